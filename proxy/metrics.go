@@ -1,0 +1,64 @@
+package proxy
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the proxy's Prometheus metrics. Labels are bounded: app ids
+// come from the catalog (anything else is "unknown"), never a user, URL or
+// raw host.
+type metrics struct {
+	decisions       *prometheus.CounterVec
+	refusals        *prometheus.CounterVec
+	upstreamErrors  *prometheus.CounterVec
+	decisionSeconds prometheus.Histogram
+	certHits        prometheus.CounterFunc
+	certMisses      prometheus.CounterFunc
+}
+
+func newMetrics(g *Gateway) *metrics {
+	m := &metrics{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "signpost", Subsystem: "proxy", Name: "decisions_total",
+			Help: "Decisions made, by path (connect, http, intercepted), app, category and action.",
+		}, []string{"kind", "app", "category", "action"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "signpost", Subsystem: "proxy", Name: "refusals_total",
+			Help: "Requests the proxy refused before any policy decision, by reason (client, port, auth, bad_host, no_ca, misdirected).",
+		}, []string{"reason"}),
+		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "signpost", Subsystem: "proxy", Name: "upstream_errors_total",
+			Help: "Upstream connections or requests that failed, by kind (destination, timeout, dns, connect).",
+		}, []string{"kind"}),
+		decisionSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "signpost", Subsystem: "proxy", Name: "decision_duration_seconds",
+			Help:    "Time from a request's arrival to Signpost's decision on it.",
+			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .05},
+		}),
+	}
+	if g.certs != nil {
+		m.certHits = prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "signpost", Subsystem: "proxy", Name: "cert_cache_hits_total",
+			Help: "Intercepted CONNECTs whose leaf certificate came from the cache.",
+		}, func() float64 { h, _ := g.certs.Stats(); return float64(h) })
+		m.certMisses = prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "signpost", Subsystem: "proxy", Name: "cert_cache_misses_total",
+			Help: "Intercepted CONNECTs that needed a new leaf certificate.",
+		}, func() float64 { _, mi := g.certs.Stats(); return float64(mi) })
+	}
+	return m
+}
+
+// register adds the metrics to r.
+func (m *metrics) register(r prometheus.Registerer) error {
+	cs := []prometheus.Collector{m.decisions, m.refusals, m.upstreamErrors, m.decisionSeconds}
+	if m.certHits != nil {
+		cs = append(cs, m.certHits, m.certMisses)
+	}
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,183 @@
+// Package proxy wires Signpost into a goproxy server: it identifies the
+// client, classifies the destination, applies the policy and then tunnels
+// the traffic untouched, forwards it, or intercepts it to answer with a page.
+// It also owns the destination check that keeps the proxy from being used to
+// reach internal addresses, the leaf-certificate cache for interception, and
+// the proxy port's own routes under /signpost/.
+//
+// Attach is the plugin entry point: another Go gateway installs Signpost
+// onto its own *goproxy.ProxyHttpServer with one call, and the signpost
+// binary builds its server through the same call.
+//
+// The package does not read configuration files (config does), render page
+// markup (pages does) or store grants (a policy.Grants is passed in).
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/elazarl/goproxy"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/signpost-gateway/signpost/ca"
+	"github.com/signpost-gateway/signpost/config"
+	"github.com/signpost-gateway/signpost/identity"
+	"github.com/signpost-gateway/signpost/policy"
+)
+
+// Options configure a Gateway.
+type Options struct {
+	// Config is the initial configuration. Required.
+	Config *config.Config
+	// CA signs the leaf certificates of intercepted hosts. With nil, a
+	// CONNECT that needs a page is refused with 403 and a reason.
+	CA *ca.CA
+	// Logger receives one line per decision and the proxy's own messages.
+	// nil means slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the proxy's metrics. nil registers nothing.
+	Registerer prometheus.Registerer
+	// Grants, when non-nil, may lift a warn or block for a user.
+	Grants policy.Grants
+	// Resolve, when non-nil, replaces DNS: it maps the destination
+	// "host:port" to the "ip:port" that is dialed. The destination check
+	// still applies to what it returns. Tests use it to send catalog
+	// hostnames to loopback origins.
+	Resolve func(ctx context.Context, hostport string) (string, error)
+	// UpstreamTLS, when non-nil, is the TLS client configuration for
+	// requests the proxy makes itself (plain HTTP forwarding does not use
+	// TLS; intercepted tunnels whose request is allowed do). nil verifies
+	// origins against the system roots.
+	UpstreamTLS *tls.Config
+	// CertCacheSize bounds the leaf-certificate cache; 0 means 4096.
+	CertCacheSize int
+}
+
+// Gateway is Signpost's request path. Create it with New, install it with
+// Attach, and swap its configuration with Swap.
+type Gateway struct {
+	opts    Options
+	log     *slog.Logger
+	rules   atomic.Pointer[ruleset]
+	certs   *ca.CertCache
+	mitm    *goproxy.ConnectAction
+	metrics *metrics
+	guard   *guard
+	// self are the proxy's own listening addresses, which no request
+	// through the proxy may reach.
+	self atomic.Pointer[[]string]
+}
+
+// ruleset is everything a decision reads, swapped as one pointer.
+type ruleset struct {
+	cfg  *config.Config
+	auth *identity.Authenticator
+}
+
+// New builds a Gateway. It has no side effects: nothing listens and no
+// metric is registered until Attach.
+func New(opts Options) (*Gateway, error) {
+	if opts.Config == nil {
+		return nil, errors.New("proxy: Options.Config is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.CertCacheSize == 0 {
+		opts.CertCacheSize = 4096
+	}
+	g := &Gateway{opts: opts, log: opts.Logger}
+	rs, err := newRuleset(opts.Config)
+	if err != nil {
+		return nil, err
+	}
+	g.rules.Store(rs)
+	g.guard = newGuard(opts.Config.Proxy, opts.Resolve, g.isSelf)
+	if opts.CA != nil {
+		g.certs = ca.NewCertCache(opts.CertCacheSize)
+		g.mitm = &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: goproxy.TLSConfigFromCA(&opts.CA.TLS)}
+	}
+	g.metrics = newMetrics(g)
+	return g, nil
+}
+
+func newRuleset(c *config.Config) (*ruleset, error) {
+	auth, err := identity.New(c.Identity)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	return &ruleset{cfg: c, auth: auth}, nil
+}
+
+// Swap makes c the configuration for every decision from now on. Requests
+// already being decided finish with the configuration they started with;
+// open tunnels stay open. The proxy settings that are bound at start (the
+// listen addresses and the destination check) keep their start values.
+func (g *Gateway) Swap(c *config.Config) error {
+	rs, err := newRuleset(c)
+	if err != nil {
+		return err
+	}
+	g.rules.Store(rs)
+	return nil
+}
+
+// Config returns the configuration in force.
+func (g *Gateway) Config() *config.Config { return g.rules.Load().cfg }
+
+// SetSelf records the addresses the proxy and its admin listener listen on,
+// so that no request through the proxy can reach them.
+func (g *Gateway) SetSelf(addrs ...string) {
+	a := append([]string(nil), addrs...)
+	g.self.Store(&a)
+}
+
+// Attach installs Signpost onto p. Call it once, before p serves. It
+// replaces p's transport, dialers, certificate store, connection-error
+// handler and logger, and wraps its NonproxyHandler (requests for paths it
+// does not own go to the previous handler). Handlers already registered on p
+// run before Signpost's; register yours after Attach to run after it.
+func (g *Gateway) Attach(p *goproxy.ProxyHttpServer) error {
+	if g.opts.Registerer != nil {
+		if err := g.metrics.register(g.opts.Registerer); err != nil {
+			return fmt.Errorf("proxy: registering metrics: %w", err)
+		}
+	}
+	cfg := g.Config().Proxy
+
+	// Upstream traffic: one guarded dialer serves tunnels, forwarded
+	// requests and intercepted requests alike (GOPROXY-NOTES §1), and the
+	// transport is tuned for a proxy's many concurrent origins.
+	p.Tr = newTransport(g.guard, cfg, g.opts.UpstreamTLS)
+	p.ConnectDial = nil
+	p.ConnectDialWithReq = nil
+	if cfg.Parent != nil {
+		p.ConnectDial = p.NewConnectDialToProxy(cfg.Parent.String())
+	}
+	p.CertStore = g.certs
+	p.Logger = goproxyLogger{g.log}
+	// Keep the client's Accept-Encoding: goproxy drops it by default, which
+	// makes origins send uncompressed bodies through the proxy.
+	p.KeepAcceptEncoding = true
+	p.Verbose = false
+	// ConnectionErrHandler is called by goproxy when a tunnel's dial or copy
+	// fails, with the client connection; goproxy would otherwise write Go's
+	// error text to the client.
+	p.ConnectionErrHandler = g.connectionError
+	p.NonproxyHandler = g.routes(p.NonproxyHandler)
+
+	// HandleConnectFunc runs for every CONNECT. Returning (nil, "") passes
+	// the decision to the next handler (goproxy's default accepts); Signpost
+	// always returns an action: accept, intercept, or reject with ctx.Resp.
+	p.OnRequest().HandleConnectFunc(g.handleConnect)
+	// DoFunc runs for every plain-HTTP request and every request inside an
+	// intercepted tunnel. Returning (req, nil) forwards req upstream;
+	// returning a response answers without dialing and stops the chain.
+	p.OnRequest().DoFunc(g.handleRequest)
+	return nil
+}

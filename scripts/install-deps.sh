@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what Signpost's tests need on a fresh Debian machine: the Debian
+# packages of the real clients the tests drive (curl) and the Go linters CI
+# runs. Idempotent: a machine that has everything installs nothing.
+set -euo pipefail
+
+packages=(curl ca-certificates)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing Debian packages: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# staticcheck, pinned, built once into the Go bin directory.
+STATICCHECK_VERSION=v0.8.2
+bin="$(go env GOPATH)/bin"
+if ! "$bin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+  echo "install-deps: installing staticcheck $STATICCHECK_VERSION"
+  GOFLAGS= go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi

@@ -1,0 +1,273 @@
+// Package service assembles one running Signpost node from its parts: the
+// configuration, the data directory, the interception CA, the proxy
+// listener and the admin listener. It reloads the rules on SIGHUP and shuts
+// down gracefully. `signpost run` is a thin shell over it, so a program can
+// run a node the same way.
+//
+// The package decides nothing about traffic (proxy does) and reads no file
+// format itself (config, ca and admin do).
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/signpost-gateway/signpost/admin"
+	"github.com/signpost-gateway/signpost/ca"
+	"github.com/signpost-gateway/signpost/config"
+	"github.com/signpost-gateway/signpost/proxy"
+)
+
+// Options configure a node. Empty fields take the configuration's values,
+// then the defaults.
+type Options struct {
+	// ConfigDir is the configuration directory; "" runs the embedded default.
+	ConfigDir string
+	// Listen and AdminListen override the configured addresses.
+	Listen      string
+	AdminListen string
+	// DataDir overrides the configured data directory.
+	DataDir string
+	// Logger receives every log line; nil means slog.Default().
+	Logger *slog.Logger
+	// Version is reported in the build-info metric.
+	Version string
+	// Proxy carries extra proxy options (tests set Resolve and
+	// UpstreamTLS); Config, CA, Logger and Registerer are filled in here.
+	Proxy proxy.Options
+}
+
+// Node is one running Signpost.
+type Node struct {
+	opts    Options
+	log     *slog.Logger
+	cfg     *config.Config
+	dataDir string
+	ca      *ca.CA
+	gw      *proxy.Gateway
+	reg     *prometheus.Registry
+
+	proxySrv, adminSrv *http.Server
+	proxyLn, adminLn   net.Listener
+	wg                 sync.WaitGroup
+	reloadMu           sync.Mutex
+}
+
+// DefaultDataDir is where a node keeps its CA and state when neither the
+// flag nor the configuration names a directory: $XDG_STATE_HOME/signpost,
+// else ~/.local/state/signpost.
+func DefaultDataDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "signpost")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "signpost")
+	}
+	return "signpost-data"
+}
+
+// New loads and validates the configuration. It touches no file outside the
+// configuration and opens no socket; Start does that.
+func New(o Options) (*Node, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	cfg, err := config.Load(o.ConfigDir)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{opts: o, log: o.Logger, cfg: cfg}
+	n.dataDir = firstNonEmpty(o.DataDir, cfg.Proxy.DataDir, DefaultDataDir())
+	return n, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// Start prepares the data directory, the CA and the admin token, then
+// listens on the proxy and admin addresses and serves in the background.
+func (n *Node) Start() error {
+	if err := os.MkdirAll(n.dataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data directory: %w", err)
+	}
+	if err := n.loadCA(); err != nil {
+		return err
+	}
+	token, tokenPath, created, err := admin.LoadOrCreateToken(n.dataDir)
+	if err != nil {
+		return err
+	}
+	if created {
+		n.log.Info("created an admin token; send it as 'Authorization: Bearer <token>' to the admin listener", "file", tokenPath)
+	}
+
+	n.reg = prometheus.NewRegistry()
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "signpost", Name: "build_info", Help: "Always 1; the version label says which build runs.",
+		ConstLabels: prometheus.Labels{"version": firstNonEmpty(n.opts.Version, "devel")},
+	}, func() float64 { return 1 }))
+
+	po := n.opts.Proxy
+	po.Config, po.CA, po.Logger, po.Registerer = n.cfg, n.ca, n.log, n.reg
+	p, gw, err := proxy.NewProxy(po)
+	if err != nil {
+		return err
+	}
+	n.gw = gw
+
+	listen := firstNonEmpty(n.opts.Listen, n.cfg.Proxy.Listen)
+	adminListen := firstNonEmpty(n.opts.AdminListen, n.cfg.Proxy.AdminListen)
+	if n.proxyLn, err = net.Listen("tcp", listen); err != nil {
+		return fmt.Errorf("proxy listener: %w", err)
+	}
+	if n.adminLn, err = net.Listen("tcp", adminListen); err != nil {
+		n.proxyLn.Close()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	gw.SetSelf(n.proxyLn.Addr().String(), n.adminLn.Addr().String(), listen, adminListen)
+
+	n.proxySrv = proxy.NewServer(n.cfg.Proxy, p, n.log)
+	n.adminSrv = &http.Server{
+		Handler: admin.New(admin.Options{
+			Tokens:   []string{token},
+			Gatherer: n.reg,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       time.Minute,
+	}
+	n.serve(n.proxySrv, n.proxyLn)
+	n.serve(n.adminSrv, n.adminLn)
+	n.log.Info("signpost started",
+		"proxy", n.proxyLn.Addr().String(), "admin", n.adminLn.Addr().String(),
+		"config", firstNonEmpty(n.cfg.Dir, "embedded default"), "config_hash", short(n.cfg.Hash),
+		"apps", len(n.cfg.Apps), "data", n.dataDir)
+	return nil
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func (n *Node) serve(srv *http.Server, ln net.Listener) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("listener stopped", "addr", ln.Addr().String(), "error", err.Error())
+		}
+	}()
+}
+
+func (n *Node) loadCA() error {
+	p := n.cfg.Proxy
+	if p.CACert != "" {
+		c, err := ca.Load(p.CACert, p.CAKey)
+		if err != nil {
+			return fmt.Errorf("interception CA: %w", err)
+		}
+		n.ca = c
+		return nil
+	}
+	dir := filepath.Join(n.dataDir, "ca")
+	c, created, err := ca.LoadOrCreate(dir, ca.Options{})
+	if err != nil {
+		return fmt.Errorf("interception CA: %w", err)
+	}
+	if created {
+		n.log.Info("created an interception CA; browsers must trust it to see Signpost's pages on HTTPS sites",
+			"cert", c.CertFile, "fetch", "http://PROXY/signpost/ca.crt")
+	}
+	n.ca = c
+	return nil
+}
+
+// ProxyAddr is the proxy listener's address (after Start).
+func (n *Node) ProxyAddr() net.Addr { return n.proxyLn.Addr() }
+
+// AdminAddr is the admin listener's address (after Start).
+func (n *Node) AdminAddr() net.Addr { return n.adminLn.Addr() }
+
+// Config is the configuration in force.
+func (n *Node) Config() *config.Config { return n.gw.Config() }
+
+// Reload reads the configuration directory again and swaps it in. On any
+// error the running rules stay in place and the error says why.
+func (n *Node) Reload() error {
+	n.reloadMu.Lock()
+	defer n.reloadMu.Unlock()
+	cfg, err := config.Load(n.opts.ConfigDir)
+	if err != nil {
+		n.log.Error("reload refused; the running configuration stays", "error", err.Error())
+		return err
+	}
+	if cfg.Hash == n.gw.Config().Hash {
+		n.log.Info("reload: configuration unchanged", "config_hash", short(cfg.Hash))
+		return nil
+	}
+	if err := n.gw.Swap(cfg); err != nil {
+		n.log.Error("reload refused; the running configuration stays", "error", err.Error())
+		return err
+	}
+	n.log.Info("reloaded configuration", "config_hash", short(cfg.Hash), "apps", len(cfg.Apps))
+	return nil
+}
+
+// Shutdown stops accepting connections and waits for open requests to
+// finish until ctx ends.
+func (n *Node) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, s := range []*http.Server{n.proxySrv, n.adminSrv} {
+		if s != nil {
+			errs = append(errs, s.Shutdown(ctx))
+		}
+	}
+	n.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Run starts the node, reloads on SIGHUP and shuts down when ctx ends or on
+// SIGINT/SIGTERM, giving open requests grace to finish.
+func (n *Node) Run(ctx context.Context, grace time.Duration) error {
+	if err := n.Start(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			_ = n.Reload()
+		case <-ctx.Done():
+			n.log.Info("shutting down", "grace", grace.String())
+			sctx, cancel := context.WithTimeout(context.Background(), grace)
+			defer cancel()
+			return n.Shutdown(sctx)
+		}
+	}
+}
