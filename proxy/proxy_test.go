@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/tls"
@@ -11,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -732,3 +734,76 @@ func TestCurlThroughTheProxy(t *testing.T) {
 }
 
 func base64Std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func TestParentProxy(t *testing.T) {
+	// A bare goproxy stands in for the organisation's parent proxy; it
+	// reaches the test origin through the same loopback resolver.
+	origin := testkit.NewOrigin(t, hostNames...)
+	parent := goproxy.NewProxyHttpServer()
+	parent.Logger = log.New(io.Discard, "", 0)
+	parent.Tr.Proxy = nil
+	parent.ConnectDial = nil
+	parent.Tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		a, err := origin.Resolve(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, a)
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	parent.OnRequest().HandleConnectFunc(func(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
+		mu.Lock()
+		seen["CONNECT "+host]++
+		mu.Unlock()
+		return nil, ""
+	})
+	parent.OnRequest().DoFunc(func(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
+		mu.Lock()
+		seen["GET "+r.URL.Host]++
+		mu.Unlock()
+		return r, nil
+	})
+	pln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	psrv := &http.Server{Handler: parent}
+	go func() { _ = psrv.Serve(pln) }()
+	t.Cleanup(func() { _ = psrv.Close() })
+
+	// Signpost itself may not reach loopback: only the parent, which the
+	// admin named, is exempt from the destination check.
+	cfg := loadConfig(t, "proxy:\n  parent_proxy: http://"+pln.Addr().String()+"\n"+testPolicy)
+	p, _, err := proxy.NewProxy(proxy.Options{Config: cfg, Logger: slog.New(slog.DiscardHandler), UpstreamTLS: &tls.Config{RootCAs: origin.Pool()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := proxy.NewServer(cfg.Proxy, p, slog.New(slog.DiscardHandler))
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: ln.Addr().String()}), TLSClientConfig: &tls.Config{RootCAs: origin.Pool()}}
+	t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr}
+	for _, u := range []string{"http://teams.microsoft.com/a", "https://teams.microsoft.com/b"} {
+		resp, err := c.Get(u)
+		if err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("X-Origin") != "test-origin" {
+			t.Fatalf("GET %s: got %d from %q; want the origin", u, resp.StatusCode, resp.Header.Get("X-Origin"))
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen["GET teams.microsoft.com"] != 1 || seen["CONNECT teams.microsoft.com:443"] != 1 {
+		t.Fatalf("parent saw %v; want one GET and one CONNECT", seen)
+	}
+}

@@ -1,0 +1,69 @@
+package policy
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/signpost-gateway/signpost/classify"
+)
+
+func TestActionSpelling(t *testing.T) {
+	for _, a := range []Action{Allow, Monitor, Warn, Block} {
+		got, err := ParseAction(a.String())
+		if err != nil || got != a {
+			t.Errorf("ParseAction(%q): got %v, %v", a.String(), got, err)
+		}
+	}
+	if s := Action(9).String(); s != "action(9)" {
+		t.Errorf("unknown action: got %q", s)
+	}
+	if _, err := ParseAction("deny"); err == nil {
+		t.Error("ParseAction(deny) succeeded")
+	}
+	if !Warn.Intercepts() || !Block.Intercepts() || Allow.Intercepts() || Monitor.Intercepts() {
+		t.Error("Intercepts is wrong")
+	}
+}
+
+func TestCompileRefusesDuplicates(t *testing.T) {
+	src := func(l int) classify.Source { return classify.Source{File: "p.yaml", Line: l} }
+	_, err := Compile([]Rule{
+		{App: "slack", Group: "eng", Action: Allow, Source: src(1)},
+		{App: "slack", Group: "eng", Action: Block, Source: src(2)},
+	}, Rule{})
+	var d *DuplicateError
+	if !errors.As(err, &d) || !strings.Contains(err.Error(), "p.yaml:2") || !strings.Contains(err.Error(), "p.yaml:1") {
+		t.Fatalf("got %v; want a DuplicateError naming both lines", err)
+	}
+	if _, err := Compile([]Rule{{Action: Allow}}, Rule{}); err == nil {
+		t.Fatal("a rule without app or category compiled")
+	}
+}
+
+type grants map[string]GrantKind
+
+func (g grants) Active(user, app string) GrantKind { return g[user+"/"+app] }
+
+func TestDecideReportsTheRuleAndTheGrant(t *testing.T) {
+	slack := &classify.App{ID: "slack", Category: "chat"}
+	p, err := Compile([]Rule{{Category: "chat", Action: Warn, Reason: "use Teams"}}, Rule{Action: Monitor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := p.Decide(DecideArgs{App: slack, User: "ann", Grants: grants{}})
+	if d.Action != Warn || d.Reason != ReasonCategory || d.Rule.Reason != "use Teams" || d.Grant != NoGrant {
+		t.Fatalf("without grant: %+v", d)
+	}
+	d = p.Decide(DecideArgs{App: slack, User: "ann", Grants: grants{"ann/slack": ContinueGrant}})
+	if d.Action != Allow || d.RuleAction != Warn || d.Reason != ReasonGrant || d.Grant != ContinueGrant {
+		t.Fatalf("with a continue: %+v", d)
+	}
+	d = p.Decide(DecideArgs{App: nil, User: "ann", Grants: grants{"ann/": ApprovedGrant}})
+	if d.Action != Monitor || d.Reason != ReasonUnknown {
+		t.Fatalf("unclassified: %+v", d)
+	}
+	if got := (&Rule{App: "slack", Group: "eng"}).Scope(); got != "app slack (group eng)" {
+		t.Errorf("Scope: got %q", got)
+	}
+}
