@@ -38,6 +38,13 @@ type Options struct {
 	MetricsOpen bool
 	// Ready reports whether the node is ready for traffic; nil means ready.
 	Ready func() error
+	// Reload, when set, serves POST /api/v1/reload: it reloads the
+	// configuration and returns what ConfigStatus would then say, or the
+	// error that kept the running configuration in place.
+	Reload func() (any, error)
+	// ConfigStatus, when set, serves GET /api/v1/config: which
+	// configuration is live.
+	ConfigStatus func() any
 }
 
 // New returns the admin listener's handler.
@@ -75,6 +82,24 @@ func New(o Options) http.Handler {
 			m = auth(m)
 		}
 		mux.Handle("GET /metrics", m)
+	}
+	if o.Reload != nil {
+		mux.Handle("POST /api/v1/reload", auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			status, err := o.Reload()
+			if err != nil {
+				writeJSON(w, http.StatusUnprocessableEntity, map[string]any{
+					"error":  "the configuration was refused; the running configuration stays",
+					"status": http.StatusUnprocessableEntity, "problems": strings.Split(err.Error(), "\n"),
+				})
+				return
+			}
+			writeJSON(w, http.StatusOK, status)
+		})))
+	}
+	if o.ConfigStatus != nil {
+		mux.Handle("GET /api/v1/config", auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, o.ConfigStatus())
+		})))
 	}
 	mux.Handle("/", auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "no such admin route")

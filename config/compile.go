@@ -24,6 +24,13 @@ func (l *loader) compile() *Config {
 		Proxy:  l.proxyDefaults(),
 		Groups: l.groups,
 		apps:   make(map[string]*classify.App, len(l.apps)),
+
+		PAC:      l.pac,
+		Branding: l.branding,
+		Store:    l.store,
+		Webhooks: l.webhooks,
+		Requests: l.requestDefaults(),
+		Admin:    l.admin,
 	}
 	l.compileApps(c)
 	l.compileIdentity(c)

@@ -88,13 +88,20 @@ type Config struct {
 	Matcher  *classify.Matcher
 	Policy   *policy.Policy
 
+	PAC      PAC
+	Branding Branding
+	Store    Store
+	Webhooks []Webhook
+	Requests Requests
+	Admin    Admin
+
 	apps map[string]*classify.App
 }
 
 // File is one file the configuration was read from.
 type File struct {
-	Name   string // as shown in errors: the path given, or builtin/…
-	SHA256 string
+	Name   string `json:"name"` // as shown in errors: the path given, or builtin/…
+	SHA256 string `json:"sha256"`
 }
 
 // Proxy holds the proxy's own settings.
@@ -117,11 +124,15 @@ type Proxy struct {
 	// CACert and CAKey are the interception CA's files (absolute or
 	// relative to the working directory); both "" means the data
 	// directory's CA, created on first start.
-	CACert, CAKey     string
-	ReadHeaderTimeout time.Duration
-	IdleTimeout       time.Duration
-	DialTimeout       time.Duration
-	MaxHeaderBytes    int
+	CACert, CAKey string
+	// CloseBlockedTunnels closes open tunnels to apps that a new
+	// configuration no longer allows; otherwise they stay open and the new
+	// rules apply to new connections.
+	CloseBlockedTunnels bool
+	ReadHeaderTimeout   time.Duration
+	IdleTimeout         time.Duration
+	DialTimeout         time.Duration
+	MaxHeaderBytes      int
 }
 
 // App returns the app with id, or nil.
@@ -210,6 +221,13 @@ type loader struct {
 	apps     []rawApp
 	policy   rawPolicy
 	sawGroup bool
+
+	pac      PAC
+	branding Branding
+	store    Store
+	webhooks []Webhook
+	requests Requests
+	admin    Admin
 }
 
 type rawIdentity struct {
@@ -309,6 +327,12 @@ func (l *loader) file(name string, data []byte) {
 					l.readPolicy(r, v)
 				}
 			}},
+			l.oneSection(r, "pac", l.readPAC),
+			l.oneSection(r, "branding", l.readBranding),
+			l.oneSection(r, "store", l.readStore),
+			l.oneSection(r, "notify", l.readNotify),
+			l.oneSection(r, "requests", l.readRequests),
+			l.oneSection(r, "admin", l.readAdmin),
 		)
 	}
 	r.mapping(root, "the top level of "+path.Base(name), fields)
@@ -327,6 +351,15 @@ func yamlError(file string, err error) *Error {
 		}
 	}
 	return &Error{File: file, Line: line, Msg: "invalid YAML: " + msg}
+}
+
+// oneSection is a field for a section that may appear in one file only.
+func (l *loader) oneSection(r *reader, name string, read func(*reader, *yaml.Node)) field {
+	return field{name, func(k, v *yaml.Node) {
+		if l.section(r, k) {
+			read(r, v)
+		}
+	}}
 }
 
 // section records that a one-per-configuration section appears here and
@@ -397,6 +430,9 @@ func (l *loader) readProxy(r *reader, n *yaml.Node) {
 				return
 			}
 			p.Parent = u
+		}},
+		{"close_blocked_tunnels", func(_, v *yaml.Node) {
+			p.CloseBlockedTunnels, _ = r.boolean(v, "proxy.close_blocked_tunnels")
 		}},
 		{"ca_cert", str(&p.CACert, "proxy.ca_cert")},
 		{"ca_key", str(&p.CAKey, "proxy.ca_key")},

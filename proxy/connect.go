@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/elazarl/goproxy"
+
+	"github.com/signpost-gateway/signpost/identity"
 )
 
 // accept tunnels a CONNECT untouched.
@@ -46,6 +49,7 @@ func (g *Gateway) handleConnect(authority string, ctx *goproxy.ProxyCtx) (*gopro
 
 	if !v.split && !v.decision.Action.Intercepts() {
 		g.record(v, http.StatusOK)
+		g.markTunnel(ctx, id, hm.Host)
 		return accept, hostport
 	}
 	if g.mitm == nil {
@@ -54,6 +58,7 @@ func (g *Gateway) handleConnect(authority string, ctx *goproxy.ProxyCtx) (*gopro
 		// a reason the client can read.
 		if !v.decision.Action.Intercepts() {
 			g.record(v, http.StatusOK)
+			g.markTunnel(ctx, id, hm.Host)
 			return accept, hostport
 		}
 		return g.rejectConnect(ctx, v, &refusal{status: http.StatusForbidden, reason: "no_ca", msg: fmt.Sprintf(
@@ -63,6 +68,12 @@ func (g *Gateway) handleConnect(authority string, ctx *goproxy.ProxyCtx) (*gopro
 	ctx.UserData = &tunnel{id: id, host: hm, hostport: hostport, verdict: v}
 	g.record(v, http.StatusOK)
 	return g.mitm, hostport
+}
+
+// markTunnel tells the dialer that the connection goproxy is about to dial
+// is this tunnel's upstream side, so that it is tracked.
+func (g *Gateway) markTunnel(ctx *goproxy.ProxyCtx, id identity.Identity, host string) {
+	ctx.Req = ctx.Req.WithContext(context.WithValue(ctx.Req.Context(), tunnelKey{}, &tunnelInfo{id: id, host: host}))
 }
 
 // rejectConnect answers a CONNECT with an error status. goproxy writes

@@ -151,6 +151,15 @@ func embedded(v4 netip.Addr) string {
 	return ""
 }
 
+// dialContext dials through the guard and tracks tunnel connections.
+func (g *Gateway) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := g.guard.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return g.tunnels.track(ctx, c), nil
+}
+
 // isSelf reports whether ap is one of the proxy's own listeners.
 func (g *Gateway) isSelf(ap netip.AddrPort) bool {
 	self := g.self.Load()
@@ -199,14 +208,14 @@ func isLocalAddr(a netip.Addr) bool {
 // newTransport builds the upstream transport. Go's defaults keep two idle
 // connections per origin, so under a proxy's load most requests would open
 // a new upstream connection; these limits keep them warm.
-func newTransport(g *guard, cfg config.Proxy, tlsCfg *tls.Config) *http.Transport {
+func newTransport(dial func(context.Context, string, string) (net.Conn, error), cfg config.Proxy, tlsCfg *tls.Config) *http.Transport {
 	if tlsCfg == nil {
 		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
 	} else {
 		tlsCfg = tlsCfg.Clone()
 	}
 	t := &http.Transport{
-		DialContext:           g.DialContext,
+		DialContext:           dial,
 		TLSClientConfig:       tlsCfg,
 		TLSHandshakeTimeout:   10 * time.Second,
 		MaxIdleConns:          4096,

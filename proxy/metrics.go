@@ -12,6 +12,7 @@ type metrics struct {
 	refusals        *prometheus.CounterVec
 	upstreamErrors  *prometheus.CounterVec
 	decisionSeconds prometheus.Histogram
+	openTunnels     prometheus.GaugeFunc
 	certHits        prometheus.CounterFunc
 	certMisses      prometheus.CounterFunc
 }
@@ -36,6 +37,10 @@ func newMetrics(g *Gateway) *metrics {
 			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .05},
 		}),
 	}
+	m.openTunnels = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "signpost", Subsystem: "proxy", Name: "open_tunnels",
+		Help: "CONNECT tunnels open now (allowed and monitored traffic passing untouched).",
+	}, func() float64 { return float64(g.tunnels.Open()) })
 	if g.certs != nil {
 		m.certHits = prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: "signpost", Subsystem: "proxy", Name: "cert_cache_hits_total",
@@ -51,7 +56,7 @@ func newMetrics(g *Gateway) *metrics {
 
 // register adds the metrics to r.
 func (m *metrics) register(r prometheus.Registerer) error {
-	cs := []prometheus.Collector{m.decisions, m.refusals, m.upstreamErrors, m.decisionSeconds}
+	cs := []prometheus.Collector{m.decisions, m.refusals, m.upstreamErrors, m.decisionSeconds, m.openTunnels}
 	if m.certHits != nil {
 		cs = append(cs, m.certHits, m.certMisses)
 	}

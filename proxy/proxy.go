@@ -68,6 +68,7 @@ type Gateway struct {
 	mitm    *goproxy.ConnectAction
 	metrics *metrics
 	guard   *guard
+	tunnels *tunnels
 	// self are the proxy's own listening addresses, which no request
 	// through the proxy may reach.
 	self atomic.Pointer[[]string]
@@ -98,6 +99,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g.rules.Store(rs)
 	g.guard = newGuard(opts.Config.Proxy, opts.Resolve, g.isSelf)
+	g.tunnels = newTunnels()
 	if opts.CA != nil {
 		g.certs = ca.NewCertCache(opts.CertCacheSize)
 		g.mitm = &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: goproxy.TLSConfigFromCA(&opts.CA.TLS)}
@@ -124,8 +126,29 @@ func (g *Gateway) Swap(c *config.Config) error {
 		return err
 	}
 	g.rules.Store(rs)
+	if c.Proxy.CloseBlockedTunnels {
+		if n := g.closeBlockedTunnels(rs); n > 0 {
+			g.log.Info("closed tunnels the new rules no longer allow", "tunnels", n)
+		}
+	}
 	return nil
 }
+
+// closeBlockedTunnels decides every open tunnel again under rs and closes
+// those that would now be intercepted.
+func (g *Gateway) closeBlockedTunnels(rs *ruleset) int {
+	return g.tunnels.closeWhere(func(t tunnelInfo) bool {
+		hm, err := rs.cfg.Matcher.Lookup(t.host)
+		if err != nil {
+			return true
+		}
+		d, split := g.decideHost(rs, hm, t.id)
+		return d.Action.Intercepts() || (split && g.mitm != nil)
+	})
+}
+
+// OpenTunnels returns the number of CONNECT tunnels open now.
+func (g *Gateway) OpenTunnels() int64 { return g.tunnels.Open() }
 
 // Config returns the configuration in force.
 func (g *Gateway) Config() *config.Config { return g.rules.Load().cfg }
@@ -153,7 +176,7 @@ func (g *Gateway) Attach(p *goproxy.ProxyHttpServer) error {
 	// Upstream traffic: one guarded dialer serves tunnels, forwarded
 	// requests and intercepted requests alike (GOPROXY-NOTES §1), and the
 	// transport is tuned for a proxy's many concurrent origins.
-	p.Tr = newTransport(g.guard, cfg, g.opts.UpstreamTLS)
+	p.Tr = newTransport(g.dialContext, cfg, g.opts.UpstreamTLS)
 	p.ConnectDial = nil
 	p.ConnectDialWithReq = nil
 	if cfg.Parent != nil {

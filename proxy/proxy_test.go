@@ -807,3 +807,67 @@ func TestParentProxy(t *testing.T) {
 		t.Fatalf("parent saw %v; want one GET and one CONNECT", seen)
 	}
 }
+
+func TestPolicyChangeAndOpenTunnels(t *testing.T) {
+	for _, closeBlocked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("close_blocked_tunnels=%v", closeBlocked), func(t *testing.T) {
+			h := start(t, setup{yaml: allowLoopback + testPolicy})
+			tr := &http.Transport{Proxy: http.ProxyURL(h.url), TLSClientConfig: &tls.Config{RootCAs: h.origin.Pool()}}
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr}
+			get := func() error {
+				resp, err := c.Get("https://teams.microsoft.com/")
+				if err != nil {
+					return err
+				}
+				// Read to the end so the connection can be reused.
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.Header.Get("X-Origin") != "test-origin" {
+					return fmt.Errorf("status %d without the origin", resp.StatusCode)
+				}
+				return nil
+			}
+			if err := get(); err != nil {
+				t.Fatal(err)
+			}
+			if n := h.gw.OpenTunnels(); n != 1 {
+				t.Fatalf("open tunnels: got %d; want 1", n)
+			}
+			blocked := "policy:\n  rules:\n    - {app: microsoft-teams, action: block}\n"
+			extra := ""
+			if closeBlocked {
+				extra = "  close_blocked_tunnels: true\n"
+			}
+			if err := h.gw.Swap(loadConfig(t, allowLoopback+extra+blocked)); err != nil {
+				t.Fatal(err)
+			}
+			if closeBlocked {
+				if n := h.gw.OpenTunnels(); n != 0 {
+					t.Fatalf("open tunnels after the change: got %d; want 0", n)
+				}
+				// The kept-alive connection is gone: the next request opens a new
+				// CONNECT, which the new rules intercept (no Signpost CA in this
+				// client's pool, so TLS fails).
+				if err := get(); err == nil {
+					t.Fatal("request after the change reached the origin")
+				}
+			} else {
+				// The open tunnel keeps working; new CONNECTs follow the new rules.
+				if err := get(); err != nil {
+					t.Fatalf("request on the open tunnel: %v", err)
+				}
+				if n := h.gw.OpenTunnels(); n != 1 {
+					t.Fatalf("open tunnels: got %d; want 1", n)
+				}
+				resp, _, _ := h.connect("teams.microsoft.com:443")
+				if resp.StatusCode != 200 {
+					t.Fatalf("new CONNECT: got %d", resp.StatusCode)
+				}
+				if got := h.decisions("connect", "microsoft-teams", "block"); got != 1 {
+					t.Fatalf("new CONNECT decided as block %v times; want 1", got)
+				}
+			}
+		})
+	}
+}

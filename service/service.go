@@ -63,7 +63,25 @@ type Node struct {
 	proxySrv, adminSrv *http.Server
 	proxyLn, adminLn   net.Listener
 	wg                 sync.WaitGroup
-	reloadMu           sync.Mutex
+	metrics            *metrics
+
+	reloadMu sync.Mutex // serialises reloads and guards status
+	status   ConfigStatus
+}
+
+// ConfigStatus says which configuration is live, and how the latest
+// reload attempt went. It is what GET /api/v1/config answers.
+type ConfigStatus struct {
+	Hash        string        `json:"hash"`
+	LoadedAt    time.Time     `json:"loaded_at"`
+	Dir         string        `json:"dir"`
+	Files       []config.File `json:"files"`
+	Apps        int           `json:"apps"`
+	Rules       int           `json:"rules"`
+	LastAttempt time.Time     `json:"last_attempt"`
+	LastResult  string        `json:"last_result"`
+	LastError   string        `json:"last_error,omitempty"`
+	LastErrorAt *time.Time    `json:"last_error_at,omitempty"`
 }
 
 // DefaultDataDir is where a node keeps its CA and state when neither the
@@ -127,6 +145,11 @@ func (n *Node) Start() error {
 		ConstLabels: prometheus.Labels{"version": firstNonEmpty(n.opts.Version, "devel")},
 	}, func() float64 { return 1 }))
 
+	n.metrics = newMetrics(n.reg)
+	now := time.Now()
+	n.setLive(n.cfg, now)
+	n.status.LastAttempt, n.status.LastResult = now, "ok"
+
 	po := n.opts.Proxy
 	po.Config, po.CA, po.Logger, po.Registerer = n.cfg, n.ca, n.log, n.reg
 	p, gw, err := proxy.NewProxy(po)
@@ -149,8 +172,10 @@ func (n *Node) Start() error {
 	n.proxySrv = proxy.NewServer(n.cfg.Proxy, p, n.log)
 	n.adminSrv = &http.Server{
 		Handler: admin.New(admin.Options{
-			Tokens:   []string{token},
-			Gatherer: n.reg,
+			Tokens:       []string{token},
+			Gatherer:     n.reg,
+			Reload:       func() (any, error) { err := n.Reload(); return n.Status(), err },
+			ConfigStatus: func() any { return n.Status() },
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       time.Minute,
@@ -214,25 +239,57 @@ func (n *Node) AdminAddr() net.Addr { return n.adminLn.Addr() }
 func (n *Node) Config() *config.Config { return n.gw.Config() }
 
 // Reload reads the configuration directory again and swaps it in. On any
-// error the running rules stay in place and the error says why.
+// error the running rules stay in place and the error says why (every
+// problem as file:line).
 func (n *Node) Reload() error {
 	n.reloadMu.Lock()
 	defer n.reloadMu.Unlock()
+	now := time.Now()
+	n.status.LastAttempt = now
 	cfg, err := config.Load(n.opts.ConfigDir)
-	if err != nil {
-		n.log.Error("reload refused; the running configuration stays", "error", err.Error())
-		return err
-	}
-	if cfg.Hash == n.gw.Config().Hash {
+	if err == nil && cfg.Hash == n.gw.Config().Hash {
+		n.status.LastResult = "unchanged"
+		n.metrics.reloads.WithLabelValues("unchanged").Inc()
 		n.log.Info("reload: configuration unchanged", "config_hash", short(cfg.Hash))
 		return nil
 	}
-	if err := n.gw.Swap(cfg); err != nil {
-		n.log.Error("reload refused; the running configuration stays", "error", err.Error())
+	if err == nil {
+		err = n.gw.Swap(cfg)
+	}
+	if err != nil {
+		n.status.LastResult, n.status.LastError, n.status.LastErrorAt = "error", err.Error(), &now
+		n.metrics.reloads.WithLabelValues("error").Inc()
+		n.log.Error("reload refused; the running configuration stays", "error", err.Error(), "config_hash", short(n.status.Hash))
 		return err
 	}
+	n.setLive(cfg, now)
+	n.status.LastResult = "ok"
+	n.metrics.reloads.WithLabelValues("ok").Inc()
 	n.log.Info("reloaded configuration", "config_hash", short(cfg.Hash), "apps", len(cfg.Apps))
 	return nil
+}
+
+// setLive records cfg as the configuration in force. The caller holds
+// reloadMu (or is Start, before anything else runs).
+func (n *Node) setLive(cfg *config.Config, at time.Time) {
+	n.status.Hash, n.status.LoadedAt = cfg.Hash, at
+	n.status.Dir = firstNonEmpty(cfg.Dir, "embedded default")
+	n.status.Files = cfg.Files
+	n.status.Apps, n.status.Rules = len(cfg.Apps), len(cfg.Policy.Rules())
+	n.status.LastError, n.status.LastErrorAt = "", nil
+	n.metrics.info.Reset()
+	n.metrics.info.WithLabelValues(short(cfg.Hash)).Set(1)
+	n.metrics.lastSuccess.Set(float64(at.Unix()))
+}
+
+// Status returns which configuration is live and how the latest reload
+// went.
+func (n *Node) Status() ConfigStatus {
+	n.reloadMu.Lock()
+	defer n.reloadMu.Unlock()
+	s := n.status
+	s.Files = append([]config.File(nil), s.Files...)
+	return s
 }
 
 // Shutdown stops accepting connections and waits for open requests to

@@ -1,0 +1,34 @@
+package service
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the node's configuration metrics.
+type metrics struct {
+	reloads     *prometheus.CounterVec
+	info        *prometheus.GaugeVec
+	lastSuccess prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "signpost", Subsystem: "config", Name: "reloads_total",
+			Help: "Configuration reload attempts by result: ok (new rules in force), unchanged (same content), error (refused; the running rules stay).",
+		}, []string{"result"}),
+		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "signpost", Subsystem: "config", Name: "info",
+			Help: "Always 1; the hash label identifies the configuration in force (the first 12 hex digits of its SHA-256).",
+		}, []string{"hash"}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "signpost", Subsystem: "config", Name: "last_success_timestamp_seconds",
+			Help: "When the configuration in force was loaded, as a Unix time.",
+		}),
+	}
+	reg.MustRegister(m.reloads, m.info, m.lastSuccess)
+	for _, r := range []string{"ok", "unchanged", "error"} {
+		m.reloads.WithLabelValues(r)
+	}
+	return m
+}
