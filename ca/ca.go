@@ -1,12 +1,15 @@
 // Package ca owns Signpost's interception certificate authority: creating one
 // (what `signpost ca init` runs), loading one from disk with the checks that
-// keep a misconfigured or exposed key from going live, and caching the leaf
-// certificates minted from it for intercepted hosts (CertCache).
+// keep a misconfigured or exposed key from going live, minting the leaf
+// certificates it presents for intercepted hosts (Leaf: short-lived, a fresh
+// ECDSA P-256 key each, whatever the CA's key type), caching them
+// (CertCache), and the TLS configuration for an intercepted CONNECT
+// (ServerConfig).
 //
-// It does not decide which hosts are intercepted (package proxy does), and it
-// does not sign leaves itself: goproxy's TLSConfigFromCA does, with a leaf key
-// of the CA key's type (an ECDSA CA gives ECDSA P-256 leaves, about 0.2 ms
-// each; an RSA CA gives RSA-2048 leaves, about 100 ms each).
+// It does not decide which hosts are intercepted, nor refuse a client whose
+// TLS server name differs from its CONNECT host (package proxy does both),
+// and it does not depend on goproxy: ServerConfig has the shape goproxy's
+// ConnectAction.TLSConfig needs, and package proxy wires it in.
 package ca
 
 import (
@@ -58,8 +61,8 @@ type CA struct {
 	// Cert is the parsed CA certificate (the first certificate of the chain).
 	Cert *x509.Certificate
 	// TLS holds the chain (the CA certificate, then any issuers that followed it
-	// in the certificate file) and the private key, with Leaf set to Cert. It is
-	// what goproxy.TLSConfigFromCA takes; each minted leaf carries this chain.
+	// in the certificate file) and the private key, with Leaf set to Cert. Each
+	// leaf Leaf mints carries this chain after it.
 	TLS tls.Certificate
 	// CertPEM is Cert alone, PEM-encoded: what users install, served at
 	// /signpost/ca.crt. It never contains key material.
@@ -323,12 +326,8 @@ func syncDir(dir string) {
 // Load checks that the key belongs to the certificate, that the certificate
 // is a CA allowed to sign TLS server certificates, and that it is valid now.
 // On Unix it refuses a key file whose mode lets group or others read, write
-// or execute it, with an error that says how to fix it. It also refuses to
-// run where leaf keys would be predictable (see CheckLeafKeyRandomness).
+// or execute it, with an error that says how to fix it.
 func Load(certFile, keyFile string) (*CA, error) {
-	if err := CheckLeafKeyRandomness(); err != nil {
-		return nil, fmt.Errorf("load CA: %w", err)
-	}
 	if err := checkKeyFileMode(keyFile); err != nil {
 		return nil, err
 	}
@@ -439,8 +438,8 @@ func parsePrivateKey(data []byte) (crypto.Signer, error) {
 	}
 }
 
-// checkKeyType accepts the key types that both goproxy's leaf signer and
-// browsers support.
+// checkKeyType accepts the CA key types whose signatures browsers accept in a
+// certificate chain.
 func checkKeyType(key any) (crypto.Signer, error) {
 	switch k := key.(type) {
 	case *ecdsa.PrivateKey:
@@ -451,7 +450,7 @@ func checkKeyType(key any) (crypto.Signer, error) {
 		}
 		return k, nil
 	case ed25519.PrivateKey:
-		// goproxy would mint Ed25519 leaves, which browsers reject.
+		// Browsers reject certificates signed with Ed25519.
 		return nil, errors.New("Ed25519 keys are not supported because browsers do not accept Ed25519 certificates; use ECDSA P-256")
 	default:
 		return nil, fmt.Errorf("unsupported key type %T; use ECDSA P-256", key)
@@ -488,38 +487,6 @@ func hasServerAuth(usages []x509.ExtKeyUsage) bool {
 		}
 	}
 	return false
-}
-
-// fixedReader is a "random" source that always returns the same bytes.
-type fixedReader struct{}
-
-func (fixedReader) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = 0x5a
-	}
-	return len(p), nil
-}
-
-// CheckLeafKeyRandomness returns an error if key generation in this program
-// would use a caller-supplied random source rather than the system's.
-//
-// goproxy's leaf signer passes such a source, seeded from the CA key and the
-// hostname (for an RSA CA, only from bytes of the public modulus), so where
-// it is honoured every leaf key is predictable from public data. Since
-// Go 1.26 it is ignored unless GODEBUG=cryptocustomrand=1 is set; under
-// GODEBUG=fips140=only it is refused, and goproxy could mint no leaf at all.
-// Load calls this; call it before intercepting with a CA obtained otherwise.
-func CheckLeafKeyRandomness() error {
-	a, errA := ecdsa.GenerateKey(elliptic.P256(), fixedReader{})
-	b, errB := ecdsa.GenerateKey(elliptic.P256(), fixedReader{})
-	if err := errors.Join(errA, errB); err != nil {
-		return fmt.Errorf("goproxy cannot mint leaf keys here: key generation with its random source failed: %w", err)
-	}
-	if a.Equal(b) {
-		return errors.New("key generation honours caller-supplied random sources (is GODEBUG=cryptocustomrand=1 set?), " +
-			"so goproxy would derive every leaf key predictably from the CA key and hostname; unset it")
-	}
-	return nil
 }
 
 // LoadOrCreate loads dir/ca.crt and dir/ca.key when both exist. When neither

@@ -669,22 +669,9 @@ func TestLoadOrCreateRefusesOpenKey(t *testing.T) {
 	}
 }
 
-func TestLoadRefusesPredictableLeafKeys(t *testing.T) {
-	certFile, keyFile := writeCA(t, mustGenerate(t))
-	if err := CheckLeafKeyRandomness(); err != nil {
-		t.Fatalf("got %v by default; want nil", err)
-	}
-	// The runtime re-reads GODEBUG when it is set through os.Setenv.
-	t.Setenv("GODEBUG", "cryptocustomrand=1")
-	_, err := Load(certFile, keyFile)
-	if err == nil || !strings.Contains(err.Error(), "cryptocustomrand=1") {
-		t.Errorf("got error %v under GODEBUG=cryptocustomrand=1; want a refusal naming the setting", err)
-	}
-}
-
 // Helpers.
 
-func mustGenerate(t *testing.T) *CA {
+func mustGenerate(t testing.TB) *CA {
 	t.Helper()
 	c, err := Generate(Options{})
 	if err != nil {
@@ -693,7 +680,7 @@ func mustGenerate(t *testing.T) *CA {
 	return c
 }
 
-func mustECKey(t *testing.T) *ecdsa.PrivateKey {
+func mustECKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -702,7 +689,7 @@ func mustECKey(t *testing.T) *ecdsa.PrivateKey {
 	return k
 }
 
-func mustRSAKey(t *testing.T, bits int) *rsa.PrivateKey {
+func mustRSAKey(t testing.TB, bits int) *rsa.PrivateKey {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, bits)
 	if err != nil {
@@ -713,7 +700,7 @@ func mustRSAKey(t *testing.T, bits int) *rsa.PrivateKey {
 
 // selfSignedCA returns a valid self-signed CA certificate for key, after
 // letting edit change the template.
-func selfSignedCA(t *testing.T, key crypto.Signer, edit func(*x509.Certificate)) *x509.Certificate {
+func selfSignedCA(t testing.TB, key crypto.Signer, edit func(*x509.Certificate)) *x509.Certificate {
 	t.Helper()
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
@@ -731,7 +718,7 @@ func selfSignedCA(t *testing.T, key crypto.Signer, edit func(*x509.Certificate))
 	return issue(t, tmpl, key.Public(), tmpl, key)
 }
 
-func issue(t *testing.T, tmpl *x509.Certificate, pub crypto.PublicKey, parent *x509.Certificate, signer crypto.Signer) *x509.Certificate {
+func issue(t testing.TB, tmpl *x509.Certificate, pub crypto.PublicKey, parent *x509.Certificate, signer crypto.Signer) *x509.Certificate {
 	t.Helper()
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
 	if err != nil {

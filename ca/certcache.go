@@ -18,17 +18,20 @@ import (
 const DefaultCertCacheSize = 1024
 
 // RefreshBefore is how long before a cached leaf expires that CertCache stops
-// serving it and mints a new one.
+// serving it and mints a new one: a leaf of LeafValidity is served for its
+// first six days. A client is never handed a leaf with less than this left,
+// so a connection kept open for a day still presents a valid certificate.
 const RefreshBefore = 24 * time.Hour
 
 // errGenPanicked is what callers waiting on a generation get when the
 // generating call panicked instead of returning.
 var errGenPanicked = errors.New("leaf certificate generation panicked")
 
-// CertCache caches minted leaf certificates by hostname. It implements
-// goproxy's CertStorage, so setting it as ProxyHttpServer.CertStore makes
-// goproxy.TLSConfigFromCA sign each intercepted host once rather than on every
-// CONNECT.
+// CertCache caches minted leaf certificates by hostname, so that
+// CA.ServerConfig mints a leaf for each intercepted host once rather than on
+// every CONNECT. Its Fetch has the signature of goproxy's CertStorage, but
+// Signpost passes it to ServerConfig rather than setting it as goproxy's
+// CertStore, which only goproxy's own signer consults.
 //
 // It holds at most its size of leaves, evicting the least recently used. A
 // leaf within RefreshBefore of its expiry is replaced rather than served.
@@ -73,19 +76,20 @@ func NewCertCache(size int) *CertCache {
 }
 
 // Fetch returns the cached leaf for hostname, or calls gen to mint one,
-// caches it and returns it. goproxy calls it once per intercepted CONNECT with
-// the hostname (no port) and a gen that signs a leaf for that hostname.
+// caches it and returns it. CA.ServerConfig calls it once per intercepted
+// CONNECT with the normalised hostname (lower case, no port) and a gen that
+// mints a leaf for it.
 //
 // If a generation for hostname is already running, Fetch waits for it and
 // returns its result instead of calling gen. An error from gen is returned
 // as is and not cached, so the next Fetch tries again. A nil gen, a nil
 // certificate from gen, or one whose expiry cannot be read, is an error.
 func (c *CertCache) Fetch(hostname string, gen func() (*tls.Certificate, error)) (*tls.Certificate, error) {
-	// ToLower returns its argument without allocating when it has no
-	// upper-case ASCII, which is the usual case.
 	if gen == nil {
 		return nil, errors.New("fetch leaf certificate: nil generator")
 	}
+	// ToLower returns its argument without allocating when it has no
+	// upper-case ASCII, which is the usual case.
 	key := strings.ToLower(hostname)
 	if l, ok := c.leaves.Get(key); ok && time.Now().Before(l.refreshAt) {
 		c.hits.Add(1)

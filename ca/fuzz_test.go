@@ -3,7 +3,9 @@ package ca
 import (
 	"bytes"
 	"crypto"
+	"crypto/x509"
 	"encoding/pem"
+	"strings"
 	"testing"
 	"time"
 )
@@ -42,6 +44,49 @@ func FuzzParse(f *testing.F) {
 		}
 		if block, _ := pem.Decode(c.CertPEM); block == nil || !bytes.Equal(block.Bytes, c.Cert.Raw) {
 			t.Error("got CertPEM that is not Cert")
+		}
+	})
+}
+
+// FuzzServerConfig feeds arbitrary CONNECT authorities to ServerConfig. It
+// must never panic; whatever it accepts must give one leaf that a client
+// connecting to that host verifies, cached under a name that is already
+// normal.
+func FuzzServerConfig(f *testing.F) {
+	authority, err := Generate(Options{})
+	if err != nil {
+		f.Fatalf("Generate: %v", err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(authority.Cert)
+	f.Add("app.test:443")
+	f.Fuzz(func(t *testing.T, hostport string) {
+		cfg, err := authority.ServerConfig(nil, hostport)
+		name, _, nameErr := normalizeHost(stripPort(hostport))
+		if err != nil {
+			if cfg != nil {
+				t.Fatalf("got config %v with error %v; want nil with an error", cfg, err)
+			}
+			if nameErr == nil {
+				t.Fatalf("got error %v for %q, whose host %q is valid; want a config", err, hostport, name)
+			}
+			return
+		}
+		if nameErr != nil {
+			t.Fatalf("got a config for %q, whose host is invalid (%v); want an error", hostport, nameErr)
+		}
+		if again, _, err := normalizeHost(name); err != nil || again != name {
+			t.Errorf("got %q, %v normalising %q again; want it unchanged", again, err, name)
+		}
+		if strings.ToLower(name) != name {
+			t.Errorf("got cache key %q; want it lower case", name)
+		}
+		if len(cfg.Certificates) != 1 || cfg.Certificates[0].Leaf == nil {
+			t.Fatalf("got %d certificates; want one with Leaf set", len(cfg.Certificates))
+		}
+		leaf := cfg.Certificates[0].Leaf
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: stripPort(hostport)}); err != nil {
+			t.Errorf("got %v verifying the leaf for %q (SANs %q %v); want it to verify", err, hostport, leaf.DNSNames, leaf.IPAddresses)
 		}
 	})
 }

@@ -96,7 +96,12 @@ func (l *loader) compileApps(c *Config) {
 	sort.SliceStable(l.apps, func(i, j int) bool {
 		return l.apps[i].src.File == BuiltinCatalogName && l.apps[j].src.File != BuiltinCatalogName
 	})
-	claimed := make(map[patternKey]*classify.Pattern)
+	total := 0
+	for i := range l.apps {
+		total += len(l.apps[i].domains) + len(l.apps[i].hosts) + len(l.apps[i].paths)
+	}
+	c.Patterns = make([]classify.Pattern, 0, total)
+	claimed := make(map[patternKey]int, total) // → index in c.Patterns
 	appSrc := make(map[string]classify.Source)
 	for i := range l.apps {
 		a := &l.apps[i]
@@ -163,7 +168,8 @@ func (l *loader) compileApps(c *Config) {
 			pat := classify.Pattern{Domain: domain, Exact: exact, Path: p, App: app,
 				Source: classify.Source{File: a.src.File, Line: it.line}}
 			k := patternKey{domain, p, exact}
-			if first, dup := claimed[k]; dup {
+			if i, dup := claimed[k]; dup {
+				first := &c.Patterns[i]
 				hint := ""
 				if first.Source.File == BuiltinCatalogName && a.src.File != BuiltinCatalogName {
 					hint = "; a more specific host, or a rule on the existing app, says what you mean"
@@ -171,7 +177,7 @@ func (l *loader) compileApps(c *Config) {
 				l.p.add(a.src.File, it.line, "%s %s%s is already claimed by app %s at %s%s", what, domain, p, first.App.ID, first.Source, hint)
 				return
 			}
-			claimed[k] = &pat
+			claimed[k] = len(c.Patterns)
 			c.Patterns = append(c.Patterns, pat)
 		}
 		for _, d := range a.domains {
