@@ -11,6 +11,7 @@ import (
 
 	"github.com/signpost-gateway/signpost/classify"
 	"github.com/signpost-gateway/signpost/identity"
+	"github.com/signpost-gateway/signpost/pages"
 	"github.com/signpost-gateway/signpost/policy"
 )
 
@@ -35,6 +36,21 @@ func (l *loader) compile() *Config {
 	l.compileApps(c)
 	l.compileIdentity(c)
 	l.compilePolicy(c)
+	if _, err := pages.New(c.Branding.Pages()); err != nil {
+		// The pages package checks texts against its message files, so
+		// `check` catches an unknown key as a reload would.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			l.p.add(c.Branding.Source.File, c.Branding.Source.Line, "branding: %s", line)
+		}
+	}
+	for _, w := range c.Webhooks {
+		if w.Format == "json" && len(w.Secret) < 16 {
+			l.p.add(w.Source.File, w.Source.Line, "webhook %s: format json needs a secret_file with at least 16 characters, to sign deliveries", w.Name)
+		}
+		if w.Format != "json" && w.Secret != "" {
+			l.p.add(w.Source.File, w.Source.Line, "webhook %s: format %s is not signed; remove secret_file", w.Name, w.Format)
+		}
+	}
 	if len(l.p.list) > 0 {
 		return c
 	}
@@ -393,6 +409,11 @@ func (l *loader) compilePolicy(c *Config) {
 		}
 	}
 	c.Policy = p
+	// Hosts outside the catalog only reach the proxy, and its default
+	// rule, if the PAC file sends everything there.
+	if !l.pacModeSet && p.Default().Action != policy.Allow {
+		c.PAC.All = true
+	}
 }
 
 func orBuiltin(s classify.Source) string {

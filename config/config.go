@@ -222,12 +222,13 @@ type loader struct {
 	policy   rawPolicy
 	sawGroup bool
 
-	pac      PAC
-	branding Branding
-	store    Store
-	webhooks []Webhook
-	requests Requests
-	admin    Admin
+	pac        PAC
+	pacModeSet bool
+	branding   Branding
+	store      Store
+	webhooks   []Webhook
+	requests   Requests
+	admin      Admin
 }
 
 type rawIdentity struct {

@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/signpost-gateway/signpost/classify"
+	"github.com/signpost-gateway/signpost/pages"
 )
 
 // PAC says how the proxy auto-config file is generated.
@@ -36,6 +37,12 @@ type Branding struct {
 	Texts map[string]map[string]string
 	// Source is where the branding section was written.
 	Source classify.Source
+}
+
+// Pages returns the branding as the pages package takes it.
+func (b Branding) Pages() pages.Branding {
+	return pages.Branding{Organization: b.Organization, Logo: b.Logo, LogoType: b.LogoType,
+		Accent: b.Accent, HelpURL: b.HelpURL, Texts: b.Texts}
 }
 
 // Store names the access store.
@@ -106,6 +113,7 @@ func (l *loader) readPAC(r *reader, n *yaml.Node) {
 			if !ok {
 				return
 			}
+			l.pacModeSet = true
 			switch s {
 			case "catalog":
 			case "all":

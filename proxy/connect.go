@@ -65,7 +65,11 @@ func (g *Gateway) handleConnect(authority string, ctx *goproxy.ProxyCtx) (*gopro
 			"Signpost: %s is under %s by policy (%s); HTTPS interception is not configured, so the explanation page cannot be shown.",
 			appName(v), v.decision.Action, v.decision.Reason)}), authority
 	}
-	ctx.UserData = &tunnel{id: id, host: hm, hostport: hostport, verdict: v}
+	origin := hostForURL(hm.Host)
+	if port != 443 {
+		origin = hostport
+	}
+	ctx.UserData = &tunnel{id: id, host: hm, hostport: hostport, authority: origin, verdict: v}
 	g.record(v, http.StatusOK)
 	return g.mitm, hostport
 }

@@ -54,16 +54,20 @@ type verdict struct {
 	// split is set on a CONNECT whose paths lead to different actions:
 	// the tunnel is intercepted and each request inside decided alone.
 	split bool
+	// scheme and authority ("host" or "host:port", as in a URL) name the
+	// origin the person is on, for same-origin redirects.
+	scheme, authority string
 }
 
 // tunnel is what an intercepted CONNECT hands to the requests inside it,
 // through goproxy's ProxyCtx.UserData (the only field inner requests
 // inherit; GOPROXY-NOTES §2).
 type tunnel struct {
-	id       identity.Identity
-	host     *classify.HostMatch
-	hostport string // what the CONNECT named, normalised: where inner requests go
-	verdict  *verdict
+	id        identity.Identity
+	host      *classify.HostMatch
+	hostport  string // what the CONNECT named, normalised: where inner requests go
+	authority string // the origin's authority as a browser writes it: no :443
+	verdict   *verdict
 }
 
 // refusal is a request the proxy answers itself with an error.

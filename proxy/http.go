@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/signpost-gateway/signpost/classify"
 	"github.com/signpost-gateway/signpost/pages"
 	"github.com/signpost-gateway/signpost/policy"
+	"github.com/signpost-gateway/signpost/store"
 )
 
 // handleRequest decides a plain-HTTP request, or a request inside an
@@ -49,8 +51,12 @@ func (g *Gateway) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http
 		req.URL.Host = hostForURL(hm.Host)
 	}
 	req.Host = ""
+	v.scheme, v.authority = "http", req.URL.Host
+	if strings.HasPrefix(req.URL.Path, ActionPrefix) {
+		return req, g.pageAction(rs, req, v)
+	}
 	if v.decision.Action.Intercepts() {
-		return req, g.page(req, v)
+		return req, g.page(rs, req, v)
 	}
 	return g.forward(rs, req, ctx, v)
 }
@@ -73,8 +79,12 @@ func (g *Gateway) handleIntercepted(rs *ruleset, req *http.Request, ctx *goproxy
 	v.app, _ = hm.ForPath(req.URL.Path)
 	v.decision = g.decide(rs, v.app, t.id)
 	req.URL.Host = t.hostport
+	v.scheme, v.authority = req.URL.Scheme, t.authority
+	if strings.HasPrefix(req.URL.Path, ActionPrefix) {
+		return req, g.pageAction(rs, req, v)
+	}
 	if v.decision.Action.Intercepts() {
-		return req, g.page(req, v)
+		return req, g.page(rs, req, v)
 	}
 	return g.forward(rs, req, ctx, v)
 }
@@ -111,7 +121,7 @@ func (g *Gateway) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Res
 		}
 		g.log.Warn("upstream request failed", LogRef, ref, LogHost, req.URL.Host, LogError, err.Error(), LogReason, reason)
 		g.metrics.upstreamErrors.WithLabelValues(reason).Inc()
-		resp = errorResponse(req, status, "The site could not be reached", "Signpost: "+msg, ref)
+		resp = errorResponse(g.rules.Load(), req, status, "", "Signpost: "+msg, ref)
 	}
 	if v != nil {
 		g.record(v, resp.StatusCode)
@@ -119,38 +129,132 @@ func (g *Gateway) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Res
 	return resp, nil
 }
 
-// page answers a warned or blocked request with the interstitial.
-func (g *Gateway) page(req *http.Request, v *verdict) *http.Response {
+// page answers a warned or blocked request with the interstitial, or with
+// a short JSON explanation for requests that are not page navigations
+// (fetch/XHR, API clients).
+func (g *Gateway) page(rs *ruleset, req *http.Request, v *verdict) *http.Response {
 	d := v.decision
 	status := http.StatusOK
 	if d.Action == policy.Block {
 		status = http.StatusForbidden
 	}
+	lang := rs.pages.Language(req.Header.Get("Accept-Language"))
+	appID, name := "", appName(v)
+	if v.app != nil {
+		appID = v.app.ID
+	}
+	if !pages.WantsHTML(req.Header) {
+		e := pages.Explanation{Lang: lang, App: appID, AppName: name, Host: v.host.Host, Action: d.Action.String(),
+			Reason: d.Rule.Reason, Reference: v.ref, PageURL: v.scheme + "://" + v.authority + "/"}
+		if alt := d.Rule.Alternative; alt != nil {
+			e.Alternative, e.AlternativeURL = alt.Name, alt.Homepage
+		}
+		body, err := pages.Bytes(func(w io.Writer) error { return rs.pages.JSON(w, e) })
+		if err != nil {
+			return g.renderFailed(rs, req, v, err)
+		}
+		resp := goproxy.NewResponse(req, "application/json", status, string(body))
+		pages.SetJSONHeaders(resp.Header)
+		g.record(v, status)
+		return resp
+	}
 	p := pages.Interstitial{
-		AppName:   appName(v),
-		Host:      v.host.Host,
-		Blocked:   d.Action == policy.Block,
-		Reason:    d.Rule.Reason,
-		Rule:      d.Rule.Scope(),
-		Reference: v.ref,
+		Lang: lang, AppName: name, Host: v.host.Host, Blocked: d.Action == policy.Block,
+		Reason: d.Rule.Reason, Rule: d.Rule.Scope(), Reference: v.ref,
+		ContinueFor: d.Rule.ContinueFor, JustificationMax: rs.cfg.Requests.JustificationMax,
 	}
 	if alt := d.Rule.Alternative; alt != nil {
-		p.AlternativeName, p.AlternativeURL = alt.Name, alt.Homepage
+		p.Alternative = &pages.Link{Name: alt.Name, URL: alt.Homepage}
 	}
-	body, err := pages.Bytes(func(w io.Writer) error { return pages.RenderInterstitial(w, p) })
+	if v.app != nil && g.opts.Store != nil {
+		g.pageState(req.Context(), &p, v)
+		ctx, csrf := g.signer.sign(pageContext{Subject: subject(v.id), App: v.app.ID, Host: v.host.Host,
+			Path: req.URL.RequestURI(), Scheme: v.scheme})
+		if d.Action == policy.Warn {
+			p.Continue = &pages.Form{Action: pathContinue, Context: ctx, CSRF: csrf}
+		} else if !p.Pending {
+			p.Request = &pages.Form{Action: pathRequest, Context: ctx, CSRF: csrf}
+		}
+		p.StatusURL = pathRequests
+	}
+	g.metrics.pageViews.WithLabelValues(labelApp(v.app), d.Action.String()).Inc()
+	g.record(v, status)
+	return g.render(rs, req, status, func(w io.Writer) error { return rs.pages.Interstitial(w, p) })
+}
+
+// pageState fills in what the store knows: how many colleagues asked for
+// this app, whether this person's request is pending, and the message of a
+// denial. A slow or failing store leaves these out; the page still shows.
+func (g *Gateway) pageState(parent context.Context, p *pages.Interstitial, v *verdict) {
+	ctx, cancel := context.WithTimeout(parent, 500*time.Millisecond)
+	defer cancel()
+	sub := subject(v.id)
+	if n, err := g.colleagues(ctx, v.app.ID); err == nil {
+		p.Colleagues = n
+	}
+	if r, err := g.opts.Store.PendingFor(ctx, sub, v.app.ID); err == nil && r != nil {
+		p.Pending = true
+	}
+	if r, err := g.opts.Store.LatestDecided(ctx, sub, v.app.ID); err == nil && r != nil && r.Status == store.StatusDenied {
+		p.Denied = &pages.Denial{At: r.DecidedAt, Message: r.Message}
+	}
+}
+
+// colleagues counts the people who asked for app, cached briefly: every
+// page view shows it, and it changes only when someone asks.
+func (g *Gateway) colleagues(ctx context.Context, app string) (int, error) {
+	if e, ok := g.requesters.Get(app); ok && time.Since(e.at) < 30*time.Second {
+		return e.n, nil
+	}
+	n, err := g.opts.Store.CountRequesters(ctx, app)
 	if err != nil {
-		g.log.Error("rendering the interstitial failed", LogRef, v.ref, LogError, err.Error())
-		return errorResponse(req, http.StatusInternalServerError, "Something went wrong", "Signpost could not show its page.", v.ref)
+		return 0, err
+	}
+	g.requesters.Add(app, countAt{n: n, at: time.Now()})
+	return n, nil
+}
+
+type countAt struct {
+	n  int
+	at time.Time
+}
+
+// render builds an HTML response from a page renderer.
+func (g *Gateway) render(rs *ruleset, req *http.Request, status int, fn func(io.Writer) error) *http.Response {
+	body, err := pages.Bytes(fn)
+	if err != nil {
+		return g.renderFailed(rs, req, nil, err)
 	}
 	resp := goproxy.NewResponse(req, "text/html; charset=utf-8", status, string(body))
-	pages.SetHeaders(resp.Header)
-	g.record(v, status)
+	rs.pages.SetHeaders(resp.Header)
 	return resp
+}
+
+func (g *Gateway) renderFailed(rs *ruleset, req *http.Request, v *verdict, err error) *http.Response {
+	ref := newRef()
+	if v != nil {
+		ref = v.ref
+	}
+	g.log.Error("rendering a page failed", LogRef, ref, LogError, err.Error())
+	resp := goproxy.NewResponse(req, "text/plain; charset=utf-8", http.StatusInternalServerError,
+		"Signpost could not show its page (reference "+ref+").\n")
+	resp.Header.Set("Cache-Control", "no-store")
+	return resp
+}
+
+// errorPage answers with an error page in the person's language; msg ""
+// uses the page's default text for status.
+func (g *Gateway) errorPage(rs *ruleset, req *http.Request, v *verdict, status int, msg string) *http.Response {
+	ref := newRef()
+	if v != nil {
+		ref = v.ref
+	}
+	return errorResponse(rs, req, status, "", msg, ref)
 }
 
 // refuse answers a request the proxy will not handle.
 func (g *Gateway) refuse(req *http.Request, v *verdict, r *refusal) *http.Response {
-	resp := errorResponse(req, r.status, http.StatusText(r.status), r.msg, v.ref)
+	resp := errorResponse(g.rules.Load(), req, r.status, "", r.msg, v.ref)
 	if r.auth {
 		resp.Header.Set("Proxy-Authenticate", g.rules.Load().auth.Challenge())
 	}
@@ -159,30 +263,27 @@ func (g *Gateway) refuse(req *http.Request, v *verdict, r *refusal) *http.Respon
 }
 
 // errorResponse builds an error page, or a JSON object for clients that
-// asked for JSON.
-func errorResponse(req *http.Request, status int, title, msg, ref string) *http.Response {
+// did not ask for a page.
+func errorResponse(rs *ruleset, req *http.Request, status int, title, msg, ref string) *http.Response {
 	if wantsJSON(req) {
 		body := `{"error":` + strconv.Quote(msg) + `,"status":` + strconv.Itoa(status) + `,"reference":` + strconv.Quote(ref) + "}\n"
 		resp := goproxy.NewResponse(req, "application/json", status, body)
-		resp.Header.Set("Cache-Control", "no-store")
-		resp.Header.Set("X-Content-Type-Options", "nosniff")
+		pages.SetJSONHeaders(resp.Header)
 		return resp
 	}
+	lang := rs.pages.Language(req.Header.Get("Accept-Language"))
 	body, err := pages.Bytes(func(w io.Writer) error {
-		return pages.RenderError(w, pages.Error{Status: status, Title: title, Message: msg, Reference: ref})
+		return rs.pages.Error(w, pages.Error{Lang: lang, Status: status, Title: title, Message: msg, Reference: ref})
 	})
 	if err != nil {
 		body = []byte(msg)
 	}
 	resp := goproxy.NewResponse(req, "text/html; charset=utf-8", status, string(body))
-	pages.SetHeaders(resp.Header)
+	rs.pages.SetHeaders(resp.Header)
 	return resp
 }
 
-func wantsJSON(req *http.Request) bool {
-	a := req.Header.Get("Accept")
-	return strings.Contains(a, "application/json") && !strings.Contains(a, "text/html")
-}
+func wantsJSON(req *http.Request) bool { return !pages.WantsHTML(req.Header) }
 
 // hopHeaders are removed from requests before they go upstream (RFC 9110
 // §7.6.1), as net/http/httputil.ReverseProxy does.

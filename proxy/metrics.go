@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/signpost-gateway/signpost/classify"
 )
 
 // metrics are the proxy's Prometheus metrics. Labels are bounded: app ids
@@ -13,6 +15,9 @@ type metrics struct {
 	upstreamErrors  *prometheus.CounterVec
 	decisionSeconds prometheus.Histogram
 	openTunnels     prometheus.GaugeFunc
+	pageViews       *prometheus.CounterVec
+	continues       *prometheus.CounterVec
+	accessRequests  *prometheus.CounterVec
 	certHits        prometheus.CounterFunc
 	certMisses      prometheus.CounterFunc
 }
@@ -37,6 +42,18 @@ func newMetrics(g *Gateway) *metrics {
 			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .05},
 		}),
 	}
+	m.pageViews = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "signpost", Subsystem: "pages", Name: "views_total",
+		Help: "Interstitial pages shown, by app and action (warn, block).",
+	}, []string{"app", "action"})
+	m.continues = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "signpost", Subsystem: "pages", Name: "continues_total",
+		Help: "\"Continue\" clicks on warning pages that granted access, by app.",
+	}, []string{"app"})
+	m.accessRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "signpost", Subsystem: "pages", Name: "access_requests_total",
+		Help: "Access requests people sent from block pages, by app.",
+	}, []string{"app"})
 	m.openTunnels = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "signpost", Subsystem: "proxy", Name: "open_tunnels",
 		Help: "CONNECT tunnels open now (allowed and monitored traffic passing untouched).",
@@ -54,9 +71,18 @@ func newMetrics(g *Gateway) *metrics {
 	return m
 }
 
+// labelApp is the app label: a catalog id, or "unknown".
+func labelApp(a *classify.App) string {
+	if a == nil {
+		return "unknown"
+	}
+	return a.ID
+}
+
 // register adds the metrics to r.
 func (m *metrics) register(r prometheus.Registerer) error {
-	cs := []prometheus.Collector{m.decisions, m.refusals, m.upstreamErrors, m.decisionSeconds, m.openTunnels}
+	cs := []prometheus.Collector{m.decisions, m.refusals, m.upstreamErrors, m.decisionSeconds, m.openTunnels,
+		m.pageViews, m.continues, m.accessRequests}
 	if m.certHits != nil {
 		cs = append(cs, m.certHits, m.certMisses)
 	}

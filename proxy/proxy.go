@@ -22,12 +22,16 @@ import (
 	"sync/atomic"
 
 	"github.com/elazarl/goproxy"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/signpost-gateway/signpost/ca"
 	"github.com/signpost-gateway/signpost/config"
 	"github.com/signpost-gateway/signpost/identity"
+	"github.com/signpost-gateway/signpost/notify"
+	"github.com/signpost-gateway/signpost/pages"
 	"github.com/signpost-gateway/signpost/policy"
+	"github.com/signpost-gateway/signpost/store"
 )
 
 // Options configure a Gateway.
@@ -56,6 +60,15 @@ type Options struct {
 	UpstreamTLS *tls.Config
 	// CertCacheSize bounds the leaf-certificate cache; 0 means 4096.
 	CertCacheSize int
+	// Store keeps access requests and grants for the page actions. nil
+	// shows pages without "continue" or "request access".
+	Store store.Store
+	// Notifier is told of new access requests; nil tells no one.
+	Notifier *notify.Notifier
+	// PageKey signs the pages' forms (at least 32 bytes; nodes of a fleet
+	// share it). nil uses a random key: forms then do not survive a
+	// restart.
+	PageKey []byte
 }
 
 // Gateway is Signpost's request path. Create it with New, install it with
@@ -72,12 +85,19 @@ type Gateway struct {
 	// self are the proxy's own listening addresses, which no request
 	// through the proxy may reach.
 	self atomic.Pointer[[]string]
+
+	signer     *signer
+	continues  *limiter
+	requests   *limiter
+	requesters *lru.Cache[string, countAt]
 }
 
 // ruleset is everything a decision reads, swapped as one pointer.
 type ruleset struct {
-	cfg  *config.Config
-	auth *identity.Authenticator
+	cfg   *config.Config
+	auth  *identity.Authenticator
+	pages *pages.Renderer
+	pac   pacFiles
 }
 
 // New builds a Gateway. It has no side effects: nothing listens and no
@@ -100,9 +120,21 @@ func New(opts Options) (*Gateway, error) {
 	g.rules.Store(rs)
 	g.guard = newGuard(opts.Config.Proxy, opts.Resolve, g.isSelf)
 	g.tunnels = newTunnels()
+	if g.signer, err = newSigner(opts.PageKey); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	g.continues, g.requests = newLimiter(), newLimiter()
+	g.requesters, _ = lru.New[string, countAt](4096)
 	if opts.CA != nil {
 		g.certs = ca.NewCertCache(opts.CertCacheSize)
-		g.mitm = &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: goproxy.TLSConfigFromCA(&opts.CA.TLS)}
+		// goproxy calls TLSConfig after answering the CONNECT with 200, with
+		// the CONNECT authority: the leaf names the CONNECT host whatever
+		// SNI the client sends.
+		c, certs := opts.CA, g.certs
+		g.mitm = &goproxy.ConnectAction{Action: goproxy.ConnectMitm,
+			TLSConfig: func(hostport string, _ *goproxy.ProxyCtx) (*tls.Config, error) {
+				return c.ServerConfig(certs, hostport)
+			}}
 	}
 	g.metrics = newMetrics(g)
 	return g, nil
@@ -113,7 +145,11 @@ func newRuleset(c *config.Config) (*ruleset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	return &ruleset{cfg: c, auth: auth}, nil
+	r, err := pages.New(c.Branding.Pages())
+	if err != nil {
+		return nil, fmt.Errorf("branding: %w", err)
+	}
+	return &ruleset{cfg: c, auth: auth, pages: r}, nil
 }
 
 // Swap makes c the configuration for every decision from now on. Requests
@@ -182,7 +218,9 @@ func (g *Gateway) Attach(p *goproxy.ProxyHttpServer) error {
 	if cfg.Parent != nil {
 		p.ConnectDial = p.NewConnectDialToProxy(cfg.Parent.String())
 	}
-	p.CertStore = g.certs
+	// Signpost mints its own leaves (ca.CA.ServerConfig); goproxy's
+	// certificate store is only read by goproxy's own signer.
+	p.CertStore = nil
 	p.Logger = goproxyLogger{g.log}
 	// Keep the client's Accept-Encoding: goproxy drops it by default, which
 	// makes origins send uncompressed bodies through the proxy.

@@ -136,11 +136,18 @@ func (s *signer) consume(c pageContext) bool {
 	return true
 }
 
+// release forgets that a form was used, when the action it was used for
+// failed and the person should be able to send it again.
+func (s *signer) release(c pageContext) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.used.Remove(c.Nonce)
+}
+
 // limiter bounds how often each person may use a page action: a token
 // bucket per subject, kept in a bounded LRU so that many people cannot
 // grow it without limit.
 type limiter struct {
-	perHour float64
 	mu      sync.Mutex
 	buckets *lru.Cache[string, *bucket]
 }
@@ -150,24 +157,26 @@ type bucket struct {
 	last   time.Time
 }
 
-func newLimiter(perHour int) *limiter {
+func newLimiter() *limiter {
 	c, _ := lru.New[string, *bucket](1 << 16)
-	return &limiter{perHour: float64(perHour), buckets: c}
+	return &limiter{buckets: c}
 }
 
 // allow takes one token for subject, reporting false when none is left.
 // Bursts of up to perHour are allowed; tokens return evenly over an hour.
-func (l *limiter) allow(subject string, now time.Time) bool {
+// The rate is passed in so that a reload changes it at once.
+func (l *limiter) allow(subject string, perHour int, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	rate := float64(perHour)
 	b, ok := l.buckets.Get(subject)
 	if !ok {
-		b = &bucket{tokens: l.perHour, last: now}
+		b = &bucket{tokens: rate, last: now}
 		l.buckets.Add(subject, b)
 	}
-	b.tokens += now.Sub(b.last).Hours() * l.perHour
-	if b.tokens > l.perHour {
-		b.tokens = l.perHour
+	b.tokens += now.Sub(b.last).Hours() * rate
+	if b.tokens > rate {
+		b.tokens = rate
 	}
 	b.last = now
 	if b.tokens < 1 {

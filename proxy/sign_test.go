@@ -58,23 +58,27 @@ func TestSignedFormsRefuseTampering(t *testing.T) {
 	if s.consume(got) {
 		t.Fatal("a form was consumed twice")
 	}
+	s.release(got)
+	if _, err := s.verify(ctx, csrf, "alice", now); err != nil {
+		t.Fatalf("after release (the action failed): got %v; want the form valid again", err)
+	}
 }
 
 func TestLimiter(t *testing.T) {
-	l := newLimiter(3)
+	l := newLimiter()
 	now := time.Now()
 	for i := 0; i < 3; i++ {
-		if !l.allow("ann", now) {
+		if !l.allow("ann", 3, now) {
 			t.Fatalf("request %d refused within the burst", i+1)
 		}
 	}
-	if l.allow("ann", now) {
+	if l.allow("ann", 3, now) {
 		t.Fatal("fourth request in the same instant allowed")
 	}
-	if !l.allow("bob", now) {
+	if !l.allow("bob", 3, now) {
 		t.Fatal("another person was limited by ann's use")
 	}
-	if !l.allow("ann", now.Add(21*time.Minute)) {
+	if !l.allow("ann", 3, now.Add(21*time.Minute)) {
 		t.Fatal("a token did not return after a third of an hour")
 	}
 }

@@ -10,8 +10,10 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,7 +30,10 @@ import (
 	"github.com/signpost-gateway/signpost/admin"
 	"github.com/signpost-gateway/signpost/ca"
 	"github.com/signpost-gateway/signpost/config"
+	"github.com/signpost-gateway/signpost/notify"
 	"github.com/signpost-gateway/signpost/proxy"
+	"github.com/signpost-gateway/signpost/reload"
+	"github.com/signpost-gateway/signpost/store"
 )
 
 // Options configure a node. Empty fields take the configuration's values,
@@ -45,6 +50,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is reported in the build-info metric.
 	Version string
+	// DisableWatch turns off reloading when files change; SIGHUP and the
+	// admin API still reload.
+	DisableWatch bool
 	// Proxy carries extra proxy options (tests set Resolve and
 	// UpstreamTLS); Config, CA, Logger and Registerer are filled in here.
 	Proxy proxy.Options
@@ -64,6 +72,10 @@ type Node struct {
 	proxyLn, adminLn   net.Listener
 	wg                 sync.WaitGroup
 	metrics            *metrics
+	store              store.Store
+	grants             *store.GrantCache
+	notifier           *notify.Notifier
+	watcher            *reload.Watcher
 
 	reloadMu sync.Mutex // serialises reloads and guards status
 	status   ConfigStatus
@@ -150,8 +162,20 @@ func (n *Node) Start() error {
 	n.setLive(n.cfg, now)
 	n.status.LastAttempt, n.status.LastResult = now, "ok"
 
+	if err := n.openStore(); err != nil {
+		return err
+	}
+	pageKey, err := loadOrCreateKey(filepath.Join(n.dataDir, "page-key"))
+	if err != nil {
+		return err
+	}
+	if err := n.startNotifier(); err != nil {
+		return err
+	}
+
 	po := n.opts.Proxy
 	po.Config, po.CA, po.Logger, po.Registerer = n.cfg, n.ca, n.log, n.reg
+	po.Store, po.Grants, po.Notifier, po.PageKey = n.grants, n.grants, n.notifier, pageKey
 	p, gw, err := proxy.NewProxy(po)
 	if err != nil {
 		return err
@@ -172,7 +196,7 @@ func (n *Node) Start() error {
 	n.proxySrv = proxy.NewServer(n.cfg.Proxy, p, n.log)
 	n.adminSrv = &http.Server{
 		Handler: admin.New(admin.Options{
-			Tokens:       []string{token},
+			Tokens:       []admin.Token{{Name: "admin", Secret: token}},
 			Gatherer:     n.reg,
 			Reload:       func() (any, error) { err := n.Reload(); return n.Status(), err },
 			ConfigStatus: func() any { return n.Status() },
@@ -182,6 +206,17 @@ func (n *Node) Start() error {
 	}
 	n.serve(n.proxySrv, n.proxyLn)
 	n.serve(n.adminSrv, n.adminLn)
+	if n.opts.ConfigDir != "" && !n.opts.DisableWatch {
+		// Files changed by an editor, a git checkout or Kubernetes' ConfigMap
+		// swap reload the rules; Reload skips content that did not change.
+		n.watcher, err = reload.New(n.opts.ConfigDir, func() { _ = n.Reload() }, reload.Options{Logger: n.log})
+		if err == nil {
+			err = n.watcher.Start()
+		}
+		if err != nil {
+			return fmt.Errorf("watching the configuration directory: %w", err)
+		}
+	}
 	n.log.Info("signpost started",
 		"proxy", n.proxyLn.Addr().String(), "admin", n.adminLn.Addr().String(),
 		"config", firstNonEmpty(n.cfg.Dir, "embedded default"), "config_hash", short(n.cfg.Hash),
@@ -204,6 +239,71 @@ func (n *Node) serve(srv *http.Server, ln net.Listener) {
 			n.log.Error("listener stopped", "addr", ln.Addr().String(), "error", err.Error())
 		}
 	}()
+}
+
+// openStore opens the access store (SQLite in the data directory unless the
+// configuration names another) behind the grant cache.
+func (n *Node) openStore() error {
+	dsn := n.cfg.Store.DSN
+	if dsn == "" {
+		dsn = "sqlite:" + filepath.Join(n.dataDir, "signpost.db")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := store.Open(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("access store: %w", err)
+	}
+	n.store = s
+	n.grants = store.NewGrantCache(s, store.GrantCacheOptions{})
+	return n.grants.RegisterMetrics(n.reg)
+}
+
+// startNotifier starts the webhooks the configuration names.
+func (n *Node) startNotifier() error {
+	var targets []notify.Target
+	for _, w := range n.cfg.Webhooks {
+		t := notify.Target{Name: w.Name, URL: w.URL, Format: notify.Format(w.Format), Secret: w.Secret}
+		for _, e := range w.Events {
+			t.Kinds = append(t.Kinds, notify.Kind(e))
+		}
+		targets = append(targets, t)
+	}
+	nt, err := notify.New(targets, notify.Options{Logger: n.log, Registerer: n.reg})
+	if err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	nt.Start()
+	n.notifier = nt
+	return nil
+}
+
+// loadOrCreateKey returns the 32-byte key in file, creating it (mode 0600)
+// on first start.
+func loadOrCreateKey(file string) ([]byte, error) {
+	key, err := os.ReadFile(file)
+	if err == nil {
+		if len(key) < 32 {
+			return nil, fmt.Errorf("%s: key is %d bytes; expected 32 (delete it to make a new one)", file, len(key))
+		}
+		return key, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	key = make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("creating %s: %w", file, err)
+	}
+	if _, err := f.Write(key); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return key, f.Close()
 }
 
 func (n *Node) loadCA() error {
@@ -262,7 +362,7 @@ func (n *Node) Reload() error {
 		n.log.Error("reload refused; the running configuration stays", "error", err.Error(), "config_hash", short(n.status.Hash))
 		return err
 	}
-	n.setLive(cfg, now)
+	n.setLive(cfg, time.Now())
 	n.status.LastResult = "ok"
 	n.metrics.reloads.WithLabelValues("ok").Inc()
 	n.log.Info("reloaded configuration", "config_hash", short(cfg.Hash), "apps", len(cfg.Apps))
@@ -296,12 +396,21 @@ func (n *Node) Status() ConfigStatus {
 // finish until ctx ends.
 func (n *Node) Shutdown(ctx context.Context) error {
 	var errs []error
+	if n.watcher != nil {
+		errs = append(errs, n.watcher.Close())
+	}
 	for _, s := range []*http.Server{n.proxySrv, n.adminSrv} {
 		if s != nil {
 			errs = append(errs, s.Shutdown(ctx))
 		}
 	}
 	n.wg.Wait()
+	if n.notifier != nil {
+		errs = append(errs, n.notifier.Close(ctx))
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+	}
 	return errors.Join(errs...)
 }
 

@@ -6,6 +6,7 @@
 //	signpost run     [--config DIR] [--listen ADDR] [--admin-listen ADDR] [--data DIR]
 //	signpost check   [--config DIR]
 //	signpost explain [--config DIR] [--json] [--user NAME] [--group G]... URL... | -
+//	signpost pac     [--config DIR] [--proxy HOST:PORT]...
 //	signpost ca init --out DIR
 //	signpost version
 package main
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -25,6 +27,7 @@ import (
 	"github.com/signpost-gateway/signpost/ca"
 	"github.com/signpost-gateway/signpost/config"
 	"github.com/signpost-gateway/signpost/explain"
+	"github.com/signpost-gateway/signpost/proxy"
 	"github.com/signpost-gateway/signpost/service"
 )
 
@@ -37,6 +40,7 @@ commands:
   run       run the proxy (no --config: the embedded default configuration)
   check     validate a configuration directory; exit 1 with every error as file:line: problem
   explain   say why URLs get their action
+  pac       print the proxy auto-config file the proxy serves at /proxy.pac
   ca init   create an interception CA (ca.crt, ca.key)
   version   print the version
 
@@ -59,6 +63,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "explain":
 		return cmdExplain(args[1:], stdin, stdout, stderr)
+	case "pac":
+		return cmdPAC(args[1:], stdout, stderr)
 	case "ca":
 		if len(args) < 2 || args[1] != "init" {
 			fmt.Fprintln(stderr, "usage: signpost ca init --out DIR")
@@ -103,6 +109,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	format := fs.String("log-format", "json", "log `format`: json or text")
 	grace := fs.Duration("grace", 15*time.Second, "how long open requests may finish on shutdown")
+	watch := fs.Bool("watch", true, "reload when files in the configuration directory change (SIGHUP always reloads)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -111,7 +118,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "signpost run:", err)
 		return 2
 	}
-	o.Logger, o.Version = logger, buildVersion()
+	o.Logger, o.Version, o.DisableWatch = logger, buildVersion(), !*watch
 	n, err := service.New(o)
 	if err != nil {
 		printErrors(stderr, err)
@@ -160,6 +167,38 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "ok: %d apps, %d patterns, %d rules, %d files; config hash %s\n",
 		len(cfg.Apps), len(cfg.Patterns), len(cfg.Policy.Rules()), len(cfg.Files), cfg.Hash[:12])
+	return 0
+}
+
+func cmdPAC(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("pac", stderr)
+	dir := fs.String("config", "", "configuration `directory` (default: the embedded default configuration)")
+	var proxies stringList
+	fs.Var(&proxies, "proxy", "a proxy `host:port` for browsers, in failover order (repeatable; default pac.proxies, else 127.0.0.1 and the listen port)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*dir)
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	if len(proxies) == 0 {
+		proxies = cfg.PAC.Proxies
+	}
+	if len(proxies) == 0 {
+		_, port, err := net.SplitHostPort(cfg.Proxy.Listen)
+		if err != nil || port == "" {
+			port = "3128"
+		}
+		proxies = []string{net.JoinHostPort("127.0.0.1", port)}
+	}
+	f, err := proxy.PAC(cfg, proxies)
+	if err != nil {
+		fmt.Fprintln(stderr, "signpost pac:", err)
+		return 1
+	}
+	_, _ = stdout.Write(f.Body)
 	return 0
 }
 

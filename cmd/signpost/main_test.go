@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dop251/goja"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -313,5 +315,67 @@ func TestRunTheBinary(t *testing.T) {
 	waitFor("shutting down")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+}
+
+// TestPACAgreesWithExplain evaluates the PAC file `signpost pac` prints
+// with a JavaScript engine and checks, URL by URL, that it sends to the
+// proxy exactly what `signpost explain` says Signpost classifies.
+func TestPACAgreesWithExplain(t *testing.T) {
+	code, pacJS, errs := runCLI(t, "", "pac", "--proxy", "proxy-a.corp.example:3128", "--proxy", "proxy-b.corp.example:3128")
+	if code != 0 {
+		t.Fatalf("pac: exit %d: %s", code, errs)
+	}
+	utils, err := os.ReadFile(filepath.Join("..", "..", "pac", "testdata", "pacutils.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := goja.New()
+	if _, err := vm.RunString(string(utils)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vm.RunString(pacJS); err != nil {
+		t.Fatalf("the PAC file does not run: %v", err)
+	}
+	find, ok := goja.AssertFunction(vm.Get("FindProxyForURL"))
+	if !ok {
+		t.Fatal("no FindProxyForURL")
+	}
+	urls := []string{
+		"https://acme.slack.com/messages", "https://slack.com/", "https://notslack.com/", "https://slack.com.evil.example/",
+		"https://teams.microsoft.com/", "https://docs.google.com/spreadsheets/d/1", "https://www.example.org/",
+		"https://intranet/", "http://10.1.2.3/", "https://zoom.us/j/1", "https://us02web.zoom.us/", "https://wetransfer.com/",
+		"https://WeTransfer.com./", "https://drive.google.com/", "https://miro.com/app/board/x", "https://github.com/",
+	}
+	code, out, errs := runCLI(t, strings.Join(urls, "\n"), "explain", "--json", "-")
+	if code != 0 {
+		t.Fatalf("explain: exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(urls) {
+		t.Fatalf("explain answered %d of %d URLs", len(lines), len(urls))
+	}
+	for i, l := range lines {
+		var r struct {
+			URL  string          `json:"url"`
+			Host string          `json:"host"`
+			App  json.RawMessage `json:"app"`
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(urls[i])
+		got, err := find(goja.Undefined(), vm.ToValue(urls[i]), vm.ToValue(u.Hostname()))
+		if err != nil {
+			t.Fatalf("FindProxyForURL(%s): %v", urls[i], err)
+		}
+		classified := string(r.App) != "null"
+		want := "DIRECT"
+		if classified {
+			want = "PROXY proxy-a.corp.example:3128; PROXY proxy-b.corp.example:3128"
+		}
+		if got.String() != want {
+			t.Errorf("%s: PAC says %q; explain found app %s, so want %q", urls[i], got.String(), r.App, want)
+		}
 	}
 }

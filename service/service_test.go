@@ -1,0 +1,174 @@
+package service_test
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signpost-gateway/signpost/internal/testkit"
+	"github.com/signpost-gateway/signpost/proxy"
+	"github.com/signpost-gateway/signpost/service"
+)
+
+const (
+	warnSlack = "proxy:\n  allow_destinations: [127.0.0.1]\npolicy:\n  rules:\n    - {app: slack, action: warn}\n"
+	allowAll  = "proxy:\n  allow_destinations: [127.0.0.1]\npolicy:\n  rules:\n    - {app: slack, action: allow}\n"
+	badChange = "proxy:\n  allow_destinations: [127.0.0.1]\npolicy:\n  rules:\n    - {app: slakc, action: allow}\n"
+)
+
+type node struct {
+	t      testing.TB
+	n      *service.Node
+	origin *testkit.Origin
+	data   string
+	dir    string
+	token  string
+	client *http.Client
+	admin  string
+}
+
+func startNode(t testing.TB, cfg string, opts ...func(*service.Options)) *node {
+	t.Helper()
+	origin := testkit.NewOrigin(t, "slack.com")
+	dir := t.TempDir()
+	data := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "signpost.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := service.Options{
+		ConfigDir: dir, Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", DataDir: data,
+		Logger: slog.New(slog.DiscardHandler),
+		Proxy:  proxy.Options{Resolve: origin.Resolve, UpstreamTLS: &tls.Config{RootCAs: origin.Pool()}},
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	n, err := service.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	})
+	tok, err := os.ReadFile(filepath.Join(data, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: n.ProxyAddr().String()})}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &node{t: t, n: n, origin: origin, data: data, dir: dir, token: strings.TrimSpace(string(tok)), client: &http.Client{Transport: tr}, admin: "http://" + n.AdminAddr().String()}
+}
+
+func (n *node) write(cfg string) {
+	n.t.Helper()
+	if err := os.WriteFile(filepath.Join(n.dir, "signpost.yaml"), []byte(cfg), 0o644); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+func (n *node) api(method, path string) (int, map[string]any) {
+	n.t.Helper()
+	req, _ := http.NewRequest(method, n.admin+path, nil)
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	body, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(body, &m); err != nil {
+		n.t.Fatalf("%s %s: %d %q is not JSON", method, path, resp.StatusCode, body)
+	}
+	return resp.StatusCode, m
+}
+
+// slackAction tells from the answer which rule set decided http://slack.com/.
+func (n *node) slackAction() string {
+	n.t.Helper()
+	resp, err := n.client.Get("http://slack.com/")
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("X-Origin") == "test-origin" {
+		return "allow"
+	}
+	return "warn"
+}
+
+func TestReloadThroughTheAdminAPI(t *testing.T) {
+	// Without the watcher, so that only the API reloads and the counts
+	// below are exact.
+	n := startNode(t, warnSlack, func(o *service.Options) { o.DisableWatch = true })
+	if got := n.slackAction(); got != "warn" {
+		t.Fatalf("before any change: %s; want warn", got)
+	}
+	_, before := n.api("GET", "/api/v1/config")
+	hash := before["hash"].(string)
+
+	n.write(badChange)
+	code, body := n.api("POST", "/api/v1/reload")
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body["problems"].([]any)[0].(string), "signpost.yaml:5: unknown app \"slakc\"") {
+		t.Fatalf("bad change: %d %v; want 422 naming signpost.yaml:5", code, body)
+	}
+	_, st := n.api("GET", "/api/v1/config")
+	if st["hash"] != hash || st["last_result"] != "error" || !strings.Contains(st["last_error"].(string), "slakc") {
+		t.Fatalf("after a bad change: %v; want the old hash and the error", st)
+	}
+	if got := n.slackAction(); got != "warn" {
+		t.Fatalf("after a bad change the running rules must stay: %s", got)
+	}
+	if resp, err := http.Get(n.admin + "/readyz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/readyz after a bad change: %v %v; want ready", resp, err)
+	}
+
+	n.write(allowAll)
+	code, body = n.api("POST", "/api/v1/reload")
+	if code != 200 || body["hash"] == hash || body["last_result"] != "ok" {
+		t.Fatalf("good change: %d %v", code, body)
+	}
+	if got := n.slackAction(); got != "allow" {
+		t.Fatalf("after a good change: %s; want allow", got)
+	}
+	code, body = n.api("POST", "/api/v1/reload")
+	if code != 200 || body["last_result"] != "unchanged" {
+		t.Fatalf("reload without a change: %d %v", code, body)
+	}
+	req, _ := http.NewRequest("GET", n.admin+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`signpost_config_reloads_total{result="error"} 1`,
+		`signpost_config_reloads_total{result="ok"} 1`,
+		`signpost_config_reloads_total{result="unchanged"} 1`,
+		`signpost_config_info{hash="` + body["hash"].(string)[:12] + `"} 1`,
+	} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Count(string(m), "signpost_config_info{") != 1 {
+		t.Errorf("config info has more than one series:\n%s", m)
+	}
+}
