@@ -40,6 +40,7 @@ func (l *loader) compile() *Config {
 		// The pages package checks texts against its message files, so
 		// `check` catches an unknown key as a reload would.
 		for _, line := range strings.Split(err.Error(), "\n") {
+			line = strings.TrimPrefix(strings.TrimPrefix(line, "pages: "), "branding: ")
 			l.p.add(c.Branding.Source.File, c.Branding.Source.Line, "branding: %s", line)
 		}
 	}

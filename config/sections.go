@@ -173,8 +173,8 @@ func (l *loader) readBranding(r *reader, n *yaml.Node) {
 			if !ok {
 				return
 			}
-			if u, err := url.Parse(s); err != nil || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "mailto") {
-				r.errorf(v, "found help_url %q; expected an https:// or mailto: URL", s)
+			if u, err := url.Parse(s); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				r.errorf(v, "found help_url %q; expected an https:// URL such as https://it.corp.example/help", s)
 				return
 			}
 			b.HelpURL = s

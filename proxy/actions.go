@@ -12,6 +12,7 @@ import (
 
 	"github.com/elazarl/goproxy"
 
+	"github.com/signpost-gateway/signpost/admin"
 	"github.com/signpost-gateway/signpost/classify"
 	"github.com/signpost-gateway/signpost/notify"
 	"github.com/signpost-gateway/signpost/pages"
@@ -235,7 +236,7 @@ func (g *Gateway) adminRequestURL(rs *ruleset, id int64) string {
 	if rs.cfg.Admin.URL == "" {
 		return ""
 	}
-	return rs.cfg.Admin.URL + "/requests/" + strconv.FormatInt(id, 10)
+	return admin.RequestURL(rs.cfg.Admin.URL, id)
 }
 
 // seeOther redirects within the same origin.

@@ -142,14 +142,10 @@ func (n *Node) Start() error {
 	if err := n.loadCA(); err != nil {
 		return err
 	}
-	token, tokenPath, created, err := admin.LoadOrCreateToken(n.dataDir)
+	tokens, err := n.adminTokens()
 	if err != nil {
 		return err
 	}
-	if created {
-		n.log.Info("created an admin token; send it as 'Authorization: Bearer <token>' to the admin listener", "file", tokenPath)
-	}
-
 	n.reg = prometheus.NewRegistry()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -166,6 +162,10 @@ func (n *Node) Start() error {
 		return err
 	}
 	pageKey, err := loadOrCreateKey(filepath.Join(n.dataDir, "page-key"))
+	if err != nil {
+		return err
+	}
+	sessionKey, err := loadOrCreateKey(filepath.Join(n.dataDir, "admin-session-key"))
 	if err != nil {
 		return err
 	}
@@ -196,10 +196,24 @@ func (n *Node) Start() error {
 	n.proxySrv = proxy.NewServer(n.cfg.Proxy, p, n.log)
 	n.adminSrv = &http.Server{
 		Handler: admin.New(admin.Options{
-			Tokens:       []admin.Token{{Name: "admin", Secret: token}},
+			Tokens:       tokens,
 			Gatherer:     n.reg,
+			MetricsOpen:  n.cfg.Admin.MetricsOpen,
+			Ready:        n.ready,
 			Reload:       func() (any, error) { err := n.Reload(); return n.Status(), err },
 			ConfigStatus: func() any { return n.Status() },
+			Store:        n.grants,
+			Invalidate:   n.grants.Invalidate,
+			Notifier:     n.notifier,
+			AppName: func(id string) string {
+				if a := n.gw.Config().App(id); a != nil {
+					return a.Name
+				}
+				return ""
+			},
+			BaseURL:    n.cfg.Admin.URL,
+			SessionKey: sessionKey,
+			Logger:     n.log,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       time.Minute,
@@ -239,6 +253,40 @@ func (n *Node) serve(srv *http.Server, ln net.Listener) {
 			n.log.Error("listener stopped", "addr", ln.Addr().String(), "error", err.Error())
 		}
 	}()
+}
+
+// adminTokens reads the admin tokens: the configured file, or the token
+// generated in the data directory on first start.
+func (n *Node) adminTokens() ([]admin.Token, error) {
+	if f := n.cfg.Admin.TokensFile; f != "" {
+		tokens, err := admin.ReadTokens(f)
+		if err != nil {
+			return nil, fmt.Errorf("admin tokens: %w", err)
+		}
+		if len(tokens) == 0 {
+			return nil, fmt.Errorf("admin tokens: %s holds no token", f)
+		}
+		return tokens, nil
+	}
+	tokens, path, created, err := admin.LoadOrCreateTokens(n.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		n.log.Info("created an admin token; send it as 'Authorization: Bearer <token>' to the admin listener, or sign in with it at /login", "file", path)
+	}
+	return tokens, nil
+}
+
+// ready reports whether the node can serve: the access store answers.
+// Rules are always loaded once the node has started.
+func (n *Node) ready() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := n.store.Ping(ctx); err != nil {
+		return errors.New("access store unreachable")
+	}
+	return nil
 }
 
 // openStore opens the access store (SQLite in the data directory unless the
