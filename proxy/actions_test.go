@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -285,3 +286,39 @@ func TestFetchRequestsGetJSON(t *testing.T) {
 		t.Fatalf("JSON explanation: %d %v", resp.StatusCode, e)
 	}
 }
+
+func TestPooledInterceptedConnectionIsSentToANewTunnelAfterContinue(t *testing.T) {
+	h := startWithStore(t, allowLoopback+testPolicy)
+	// A browser keeps a spare intercepted connection to the host in its
+	// pool while the person clicks Continue on another one.
+	resp, _, spare := h.connect("slack.com:443")
+	if resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %d", resp.StatusCode)
+	}
+	pool := h.origin.Pool()
+	pool.AddCert(h.ca.Cert)
+	tc := tls.Client(spare, &tls.Config{ServerName: "slack.com", RootCAs: pool})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c := h.client()
+	_, page := h.get(c, "https://slack.com/channel?x=1")
+	if resp, _ := h.post(c, "https://slack.com/.signpost/continue", formOf(t, page, "/.signpost/continue")); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("continue: %d", resp.StatusCode)
+	}
+	// The browser now reuses the spare connection: it is redirected to the
+	// same URL on a new connection, never served through interception.
+	if _, err := io.WriteString(tc, "GET /channel?x=1 HTTP/1.1\r\nHost: slack.com\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := http.ReadResponse(bufioReader(tc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusTemporaryRedirect || r.Header.Get("Location") != "https://slack.com/channel?x=1" || !r.Close {
+		t.Fatalf("reused intercepted connection: got %d to %q (close %v); want 307 to the same URL, closing", r.StatusCode, r.Header.Get("Location"), r.Close)
+	}
+}
+
+func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }

@@ -86,7 +86,27 @@ func (g *Gateway) handleIntercepted(rs *ruleset, req *http.Request, ctx *goproxy
 	if v.decision.Action.Intercepts() {
 		return req, g.page(rs, req, v)
 	}
+	if d, split := g.decideHost(rs, hm, t.id); !split && !d.Action.Intercepts() {
+		// The whole host is allowed now (a "continue", an approval, or new
+		// rules), but the browser reused a connection opened while it was
+		// intercepted. Send it back to the same URL on a new connection: its
+		// CONNECT is tunneled untouched, so once allowed, an app's traffic
+		// never runs through interception. 307 keeps the method and body.
+		return req, g.reconnect(req, v)
+	}
 	return g.forward(rs, req, ctx, v)
+}
+
+// reconnect answers with a redirect to the same URL and closes the
+// intercepted connection.
+func (g *Gateway) reconnect(req *http.Request, v *verdict) *http.Response {
+	resp := goproxy.NewResponse(req, "text/plain; charset=utf-8", http.StatusTemporaryRedirect, "")
+	resp.Header.Set("Location", v.scheme+"://"+v.authority+req.URL.RequestURI())
+	resp.Header.Set("Cache-Control", "no-store")
+	resp.Header.Set("Connection", "close")
+	resp.Close = true
+	g.record(v, http.StatusTemporaryRedirect)
+	return resp
 }
 
 // hostForURL brackets an IPv6 literal for use in a URL's host.

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what Signpost's tests need on a fresh Debian machine: the Debian
-# packages of the real clients the tests drive (curl) and the Go linters CI
-# runs. Idempotent: a machine that has everything installs nothing.
+# packages of the real clients the tests drive (curl, Chromium and certutil
+# for the browser test in e2e/), axe-core for its accessibility checks (into
+# .tools/npm), and the Go linters CI runs. Idempotent: a machine that has
+# everything installs nothing.
 set -euo pipefail
 
-packages=(curl ca-certificates)
+packages=(curl ca-certificates chromium libnss3-tools)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -25,4 +27,13 @@ bin="$(go env GOPATH)/bin"
 if ! "$bin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
   echo "install-deps: installing staticcheck $STATICCHECK_VERSION"
   GOFLAGS= go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+
+# axe-core, pinned to a major version, for e2e's accessibility checks: the
+# tests inject .tools/npm/node_modules/axe-core/axe.min.js into each page.
+AXE_VERSION=4.x
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ ! -f "$root/.tools/npm/node_modules/axe-core/axe.min.js" ]; then
+  echo "install-deps: installing axe-core@$AXE_VERSION into $root/.tools/npm"
+  npm install --silent --no-audit --no-fund --prefix "$root/.tools/npm" "axe-core@$AXE_VERSION"
 fi

@@ -9,10 +9,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/signpost-gateway/signpost/service"
 )
 
 // TestReloadUnderLoad changes the rules many times while clients send
@@ -184,5 +187,40 @@ func BenchmarkReloadLatency(b *testing.B) {
 		for n.n.Status().Hash == before {
 			time.Sleep(time.Millisecond)
 		}
+	}
+}
+
+// BenchmarkReload100k measures one reload of a 100,000-domain
+// configuration, from the files to the swap: read, validate, compile,
+// build the ruleset, swap (the watcher's debounce not included).
+func BenchmarkReload100k(b *testing.B) {
+	n := startNode(b, warnSlack, func(o *service.Options) { o.DisableWatch = true })
+	var cfgs [2]string
+	for i := range cfgs {
+		var sb strings.Builder
+		sb.WriteString(allowAll + "apps:\n")
+		for app := 0; app < 1000; app++ {
+			fmt.Fprintf(&sb, "  - id: synthetic-%d\n    name: Synthetic %d\n    category: synthetic\n    domains:\n", app, app)
+			for d := 0; d < 100; d++ {
+				fmt.Fprintf(&sb, "      - d%d.app%d.v%d.example\n", d, app, i)
+			}
+		}
+		cfgs[i] = sb.String()
+	}
+	path := filepath.Join(n.dir, "signpost.yaml")
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		if err := os.WriteFile(path, []byte(cfgs[i%2]), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := n.n.Reload(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if got := len(n.n.Config().Patterns); got < 100_000 {
+		b.Fatalf("loaded %d patterns", got)
 	}
 }

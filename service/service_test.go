@@ -138,13 +138,41 @@ func TestReloadThroughTheAdminAPI(t *testing.T) {
 		t.Fatalf("/readyz after a bad change: %v %v; want ready", resp, err)
 	}
 
-	n.write(allowAll)
+	pacURL := "http://" + n.n.ProxyAddr().String() + "/proxy.pac"
+	pacGet := func(etag string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", pacURL, nil)
+		if etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("ETag")
+	}
+	code, oldTag := pacGet("")
+	if code != 200 || oldTag == "" {
+		t.Fatalf("PAC: %d, ETag %q", code, oldTag)
+	}
+	if code, _ := pacGet(oldTag); code != http.StatusNotModified {
+		t.Fatalf("PAC with a matching If-None-Match: got %d; want 304", code)
+	}
+
+	n.write(allowAll + "pac: {exclude: [corp.example]}\n")
 	code, body = n.api("POST", "/api/v1/reload")
 	if code != 200 || body["hash"] == hash || body["last_result"] != "ok" {
 		t.Fatalf("good change: %d %v", code, body)
 	}
 	if got := n.slackAction(); got != "allow" {
 		t.Fatalf("after a good change: %s; want allow", got)
+	}
+	// The PAC file follows the rules: a new ETag, and the old one no
+	// longer matches.
+	code, newTag := pacGet(oldTag)
+	if code != 200 || newTag == oldTag {
+		t.Fatalf("PAC after the change: %d, ETag %q (was %q); want 200 and a new ETag", code, newTag, oldTag)
 	}
 	code, body = n.api("POST", "/api/v1/reload")
 	if code != 200 || body["last_result"] != "unchanged" {
