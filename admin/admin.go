@@ -106,6 +106,9 @@ type Options struct {
 	// Logger receives internal errors (with the reference shown to the
 	// admin) and refused configuration. nil discards.
 	Logger *slog.Logger
+	// Registerer receives the admin metrics (decisions, pending requests);
+	// nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // storeTimeout bounds each request's work in the access store.
@@ -131,6 +134,7 @@ type server struct {
 	base    string // BaseURL without a trailing slash
 	https   bool   // BaseURL is https
 	now     func() time.Time
+	metrics *metrics
 }
 
 // tokenSum is an accepted token as compared: the SHA-256 of its secret.
@@ -150,6 +154,12 @@ func newServer(o Options) *server {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.metrics = newMetrics(s)
+	if o.Registerer != nil {
+		if err := s.metrics.register(o.Registerer); err != nil {
+			s.log.Error("admin metrics not registered", "error", err)
+		}
 	}
 	var keyOK bool
 	s.sess, keyOK = newSessions(o.SessionKey)

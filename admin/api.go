@@ -298,6 +298,7 @@ func (s *server) decide(ctx context.Context, id int64, d store.Decision) (store.
 	if s.o.Invalidate != nil {
 		s.o.Invalidate(r.Subject, r.App)
 	}
+	s.metrics.decisions.WithLabelValues(string(r.Status)).Inc()
 	s.notify(r, string(r.Status), r.DecidedBy, r.Message, r.DecidedAt)
 	return r, g, nil
 }
@@ -319,6 +320,7 @@ func (s *server) revoke(ctx context.Context, id int64, by string) (store.Grant, 
 	if s.o.Invalidate != nil {
 		s.o.Invalidate(g.Subject, g.App)
 	}
+	s.metrics.decisions.WithLabelValues("revoked").Inc()
 	if g.RequestID != 0 && s.o.Notifier != nil {
 		// The grant is revoked; a failure to describe it only costs the webhook.
 		if r, err := st.Request(ctx, g.RequestID); err == nil {

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/signpost-gateway/signpost/notify"
 	"github.com/signpost-gateway/signpost/store"
 )
@@ -466,5 +469,30 @@ func TestDecidedPaging(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %v; want %v", got, want)
+	}
+}
+
+func TestDecisionMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, envOptions{noNotify: true, configure: func(o *Options) { o.Registerer = reg }})
+	r1 := e.createRequest("carol", "dropbox", "sharing files with a customer")
+	e.createRequest("dave", "zoom", "a customer's webinar")
+	e.createRequest("erin", "slack", "the vendor's support channel")
+	if got := testutil.ToFloat64(e.srv.metrics.pending); got != 3 {
+		t.Fatalf("pending requests: got %v; want 3", got)
+	}
+	resp := e.do(call{method: "POST", path: fmt.Sprintf("/api/v1/requests/%d/approve", r1.ID), bearer: bobSecret,
+		json: map[string]string{"duration": "24h"}})
+	if resp.status != 200 {
+		t.Fatalf("approve: %d %s", resp.status, resp.body)
+	}
+	if got := testutil.ToFloat64(e.srv.metrics.decisions.WithLabelValues("approved")); got != 1 {
+		t.Errorf("approved decisions: got %v; want 1", got)
+	}
+	if got := testutil.ToFloat64(e.srv.metrics.pending); got != 2 {
+		t.Errorf("pending after one approval: got %v; want 2", got)
+	}
+	if n := testutil.CollectAndCount(reg, "signpost_admin_decisions_total"); n != 3 {
+		t.Errorf("decision series: got %d; want approved, denied, revoked", n)
 	}
 }

@@ -129,10 +129,13 @@ type Proxy struct {
 	// configuration no longer allows; otherwise they stay open and the new
 	// rules apply to new connections.
 	CloseBlockedTunnels bool
-	ReadHeaderTimeout   time.Duration
-	IdleTimeout         time.Duration
-	DialTimeout         time.Duration
-	MaxHeaderBytes      int
+	// QuietDecisions turns off the per-decision log lines (errors and
+	// warnings are still logged).
+	QuietDecisions    bool
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	DialTimeout       time.Duration
+	MaxHeaderBytes    int
 }
 
 // App returns the app with id, or nil.
@@ -434,6 +437,11 @@ func (l *loader) readProxy(r *reader, n *yaml.Node) {
 		}},
 		{"close_blocked_tunnels", func(_, v *yaml.Node) {
 			p.CloseBlockedTunnels, _ = r.boolean(v, "proxy.close_blocked_tunnels")
+		}},
+		{"log_decisions", func(_, v *yaml.Node) {
+			if b, ok := r.boolean(v, "proxy.log_decisions"); ok {
+				p.QuietDecisions = !b
+			}
 		}},
 		{"ca_cert", str(&p.CACert, "proxy.ca_cert")},
 		{"ca_key", str(&p.CAKey, "proxy.ca_key")},

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/elazarl/goproxy"
-
-	"github.com/signpost-gateway/signpost/identity"
 )
 
 // accept tunnels a CONNECT untouched.
@@ -49,7 +47,7 @@ func (g *Gateway) handleConnect(authority string, ctx *goproxy.ProxyCtx) (*gopro
 
 	if !v.split && !v.decision.Action.Intercepts() {
 		g.record(v, http.StatusOK)
-		g.markTunnel(ctx, id, hm.Host)
+		g.markTunnel(ctx, v)
 		return accept, hostport
 	}
 	if g.mitm == nil {
@@ -58,7 +56,7 @@ func (g *Gateway) handleConnect(authority string, ctx *goproxy.ProxyCtx) (*gopro
 		// a reason the client can read.
 		if !v.decision.Action.Intercepts() {
 			g.record(v, http.StatusOK)
-			g.markTunnel(ctx, id, hm.Host)
+			g.markTunnel(ctx, v)
 			return accept, hostport
 		}
 		return g.rejectConnect(ctx, v, &refusal{status: http.StatusForbidden, reason: "no_ca", msg: fmt.Sprintf(
@@ -76,8 +74,9 @@ func (g *Gateway) handleConnect(authority string, ctx *goproxy.ProxyCtx) (*gopro
 
 // markTunnel tells the dialer that the connection goproxy is about to dial
 // is this tunnel's upstream side, so that it is tracked.
-func (g *Gateway) markTunnel(ctx *goproxy.ProxyCtx, id identity.Identity, host string) {
-	ctx.Req = ctx.Req.WithContext(context.WithValue(ctx.Req.Context(), tunnelKey{}, &tunnelInfo{id: id, host: host}))
+func (g *Gateway) markTunnel(ctx *goproxy.ProxyCtx, v *verdict) {
+	info := &tunnelInfo{id: v.id, host: v.host.Host, app: labelApp(v.app), ref: v.ref}
+	ctx.Req = ctx.Req.WithContext(context.WithValue(ctx.Req.Context(), tunnelKey{}, info))
 }
 
 // rejectConnect answers a CONNECT with an error status. goproxy writes

@@ -144,6 +144,9 @@ func (g *Gateway) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Res
 		resp = errorResponse(g.rules.Load(), req, status, "", "Signpost: "+msg, ref)
 	}
 	if v != nil {
+		if err == nil {
+			g.metrics.ttfb.Observe(time.Since(v.start).Seconds())
+		}
 		g.record(v, resp.StatusCode)
 	}
 	return resp, nil

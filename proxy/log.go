@@ -24,6 +24,10 @@ const (
 	LogStatus   = "status"
 	LogDuration = "duration"
 	LogError    = "error"
+	// LogBytesUp and LogBytesDown are a tunnel's bytes to and from the
+	// origin, on the "tunnel closed" line.
+	LogBytesUp   = "bytes_up"
+	LogBytesDown = "bytes_down"
 )
 
 // record logs the one line of a decision and counts it.
@@ -41,7 +45,7 @@ func (g *Gateway) record(v *verdict, status int) {
 	if v.kind != KindIntercepted || v.decision.Action.Intercepts() {
 		g.metrics.decisionSeconds.Observe(elapsed.Seconds())
 	}
-	if !g.log.Enabled(context.Background(), slog.LevelInfo) {
+	if !g.logDecisions() {
 		return
 	}
 	host := ""
@@ -87,6 +91,31 @@ func (g *Gateway) refused(v *verdict, r *refusal) {
 		slog.String(LogReason, r.reason),
 		slog.Int(LogStatus, r.status),
 	)
+}
+
+// tunnelClosed counts a closed tunnel's bytes and logs its end: the
+// decision line was written when it opened, before any byte moved.
+func (g *Gateway) tunnelClosed(t tunnelInfo, up, down uint64, open time.Duration) {
+	g.metrics.tunnelBytes.WithLabelValues("up").Add(float64(up))
+	g.metrics.tunnelBytes.WithLabelValues("down").Add(float64(down))
+	if !g.logDecisions() {
+		return
+	}
+	g.log.LogAttrs(context.Background(), slog.LevelInfo, "tunnel closed",
+		slog.String(LogRef, t.ref),
+		slog.String(LogClient, t.id.ClientIP.String()),
+		slog.String(LogUser, t.id.User),
+		slog.String(LogHost, t.host),
+		slog.String(LogApp, t.app),
+		slog.Uint64(LogBytesUp, up),
+		slog.Uint64(LogBytesDown, down),
+		slog.Duration(LogDuration, open),
+	)
+}
+
+// logDecisions reports whether per-decision lines are written.
+func (g *Gateway) logDecisions() bool {
+	return !g.rules.Load().cfg.Proxy.QuietDecisions && g.log.Enabled(context.Background(), slog.LevelInfo)
 }
 
 // goproxyLogger sends goproxy's own messages to slog at debug level;

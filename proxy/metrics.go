@@ -15,6 +15,10 @@ type metrics struct {
 	upstreamErrors  *prometheus.CounterVec
 	decisionSeconds prometheus.Histogram
 	openTunnels     prometheus.GaugeFunc
+	lookupHits      prometheus.CounterFunc
+	lookupMisses    prometheus.CounterFunc
+	tunnelBytes     *prometheus.CounterVec
+	ttfb            prometheus.Histogram
 	pageViews       *prometheus.CounterVec
 	continues       *prometheus.CounterVec
 	accessRequests  *prometheus.CounterVec
@@ -42,6 +46,15 @@ func newMetrics(g *Gateway) *metrics {
 			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .05},
 		}),
 	}
+	m.tunnelBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "signpost", Subsystem: "proxy", Name: "tunnel_bytes_total",
+		Help: "Bytes through closed CONNECT tunnels, by direction (up: to the origin, down: from it), as the kernel counted them.",
+	}, []string{"direction"})
+	m.ttfb = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "signpost", Subsystem: "proxy", Name: "upstream_ttfb_seconds",
+		Help:    "Time from a forwarded request's arrival to the origin's response headers (plain HTTP and intercepted requests).",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+	})
 	m.pageViews = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "signpost", Subsystem: "pages", Name: "views_total",
 		Help: "Interstitial pages shown, by app and action (warn, block).",
@@ -54,6 +67,14 @@ func newMetrics(g *Gateway) *metrics {
 		Namespace: "signpost", Subsystem: "pages", Name: "access_requests_total",
 		Help: "Access requests people sent from block pages, by app.",
 	}, []string{"app"})
+	m.lookupHits = prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "signpost", Subsystem: "proxy", Name: "host_cache_hits_total",
+		Help: "Host classifications answered from the decision cache.",
+	}, func() float64 { h, _ := g.lookupStats(); return float64(h) })
+	m.lookupMisses = prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "signpost", Subsystem: "proxy", Name: "host_cache_misses_total",
+		Help: "Host classifications computed from the rules (the cache starts empty with each new configuration).",
+	}, func() float64 { _, m := g.lookupStats(); return float64(m) })
 	m.openTunnels = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "signpost", Subsystem: "proxy", Name: "open_tunnels",
 		Help: "CONNECT tunnels open now (allowed and monitored traffic passing untouched).",
@@ -82,7 +103,7 @@ func labelApp(a *classify.App) string {
 // register adds the metrics to r.
 func (m *metrics) register(r prometheus.Registerer) error {
 	cs := []prometheus.Collector{m.decisions, m.refusals, m.upstreamErrors, m.decisionSeconds, m.openTunnels,
-		m.pageViews, m.continues, m.accessRequests}
+		m.pageViews, m.continues, m.accessRequests, m.tunnelBytes, m.ttfb, m.lookupHits, m.lookupMisses}
 	if m.certHits != nil {
 		cs = append(cs, m.certHits, m.certMisses)
 	}

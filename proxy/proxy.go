@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"github.com/elazarl/goproxy"
@@ -86,6 +87,13 @@ type Gateway struct {
 	// through the proxy may reach.
 	self atomic.Pointer[[]string]
 
+	// lookupBase holds the cache counts of configurations swapped out, so
+	// that the exported counters never go back.
+	lookupBase struct {
+		sync.Mutex
+		hits, misses uint64
+	}
+
 	signer     *signer
 	continues  *limiter
 	requests   *limiter
@@ -119,7 +127,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g.rules.Store(rs)
 	g.guard = newGuard(opts.Config.Proxy, opts.Resolve, g.isSelf)
-	g.tunnels = newTunnels()
+	g.tunnels = newTunnels(g.tunnelClosed)
 	if g.signer, err = newSigner(opts.PageKey); err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
@@ -161,7 +169,14 @@ func (g *Gateway) Swap(c *config.Config) error {
 	if err != nil {
 		return err
 	}
-	g.rules.Store(rs)
+	// Swapping under the lock keeps lookupStats monotonic: it never sees
+	// the new configuration without the old one's counts in the base.
+	g.lookupBase.Lock()
+	old := g.rules.Swap(rs)
+	st := old.cfg.Matcher.CacheStats()
+	g.lookupBase.hits += st.Hits
+	g.lookupBase.misses += st.Misses
+	g.lookupBase.Unlock()
 	if c.Proxy.CloseBlockedTunnels {
 		if n := g.closeBlockedTunnels(rs); n > 0 {
 			g.log.Info("closed tunnels the new rules no longer allow", "tunnels", n)
@@ -181,6 +196,14 @@ func (g *Gateway) closeBlockedTunnels(rs *ruleset) int {
 		d, split := g.decideHost(rs, hm, t.id)
 		return d.Action.Intercepts() || (split && g.mitm != nil)
 	})
+}
+
+// lookupStats returns the host cache's hits and misses since New.
+func (g *Gateway) lookupStats() (hits, misses uint64) {
+	g.lookupBase.Lock()
+	defer g.lookupBase.Unlock()
+	st := g.rules.Load().cfg.Matcher.CacheStats()
+	return g.lookupBase.hits + st.Hits, g.lookupBase.misses + st.Misses
 }
 
 // OpenTunnels returns the number of CONNECT tunnels open now.

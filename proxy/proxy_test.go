@@ -24,6 +24,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/elazarl/goproxy"
 	"github.com/prometheus/client_golang/prometheus"
@@ -213,22 +214,33 @@ func (h *harness) connect(authority string, hdr ...string) (*http.Response, stri
 
 func (h *harness) decisions(kind, app, action string) float64 {
 	h.t.Helper()
-	mf, err := h.reg.Gather()
+	return counterValue(h.t, h.reg, "signpost_proxy_decisions_total", map[string]string{"kind": kind, "app": app, "action": action})
+}
+
+// counterValue returns the counter series of name whose labels include
+// want, or 0 when there is none.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) float64 {
+	t.Helper()
+	mf, err := reg.Gather()
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
 	for _, f := range mf {
-		if f.GetName() != "signpost_proxy_decisions_total" {
+		if f.GetName() != name {
 			continue
 		}
+	series:
 		for _, m := range f.GetMetric() {
 			l := map[string]string{}
 			for _, lp := range m.GetLabel() {
 				l[lp.GetName()] = lp.GetValue()
 			}
-			if l["kind"] == kind && l["app"] == app && l["action"] == action {
-				return m.GetCounter().GetValue()
+			for k, v := range want {
+				if l[k] != v {
+					continue series
+				}
 			}
+			return m.GetCounter().GetValue()
 		}
 	}
 	return 0
@@ -871,5 +883,43 @@ func TestPolicyChangeAndOpenTunnels(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestTunnelBytesAreCountedWhenItCloses(t *testing.T) {
+	h := start(t, setup{yaml: allowLoopback + testPolicy})
+	big := strings.Repeat("x", 256<<10)
+	h.origin.Handle = func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, big) }
+	resp, _, conn := h.connect("teams.microsoft.com:443")
+	if resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %d", resp.StatusCode)
+	}
+	tc := tls.Client(conn, &tls.Config{ServerName: "teams.microsoft.com", RootCAs: h.origin.Pool()})
+	fmt.Fprintf(tc, "GET /big HTTP/1.1\r\nHost: teams.microsoft.com\r\nConnection: close\r\n\r\n")
+	r, err := http.ReadResponse(bufio.NewReader(tc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, r.Body)
+	r.Body.Close()
+	tc.Close()
+	if n != int64(len(big)) {
+		t.Fatalf("read %d bytes; want %d", n, len(big))
+	}
+	// The tunnel ends when both sides have closed; its bytes are counted
+	// then, from the kernel's own figures.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		down := counterValue(t, h.reg, "signpost_proxy_tunnel_bytes_total", map[string]string{"direction": "down"})
+		if down >= float64(len(big)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tunnel bytes down: %v; want ≥ %d", down, len(big))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(h.logs.String(), `"msg":"tunnel closed"`) || !strings.Contains(h.logs.String(), `"app":"microsoft-teams","bytes_up":`) {
+		t.Fatalf("no tunnel-closed line with bytes:\n%s", h.logs.String())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/signpost-gateway/signpost/identity"
 )
@@ -19,6 +20,8 @@ type tunnelKey struct{}
 type tunnelInfo struct {
 	id   identity.Identity
 	host string // normalised host
+	app  string // metric label: catalog id or "unknown"
+	ref  string // the CONNECT decision's reference
 }
 
 // tunnels tracks the upstream side of every open CONNECT tunnel, so that a
@@ -28,9 +31,14 @@ type tunnels struct {
 	mu    sync.Mutex
 	open  map[*trackedConn]struct{}
 	count atomic.Int64
+	// closed is called once per tunnel when its upstream side closes, with
+	// the bytes the kernel moved each way.
+	closed func(info tunnelInfo, up, down uint64, open time.Duration)
 }
 
-func newTunnels() *tunnels { return &tunnels{open: make(map[*trackedConn]struct{})} }
+func newTunnels(closed func(tunnelInfo, uint64, uint64, time.Duration)) *tunnels {
+	return &tunnels{open: make(map[*trackedConn]struct{}), closed: closed}
+}
 
 // trackedConn is an upstream tunnel connection. It embeds *net.TCPConn, so
 // goproxy still sees a half-closable TCP connection and io.Copy still
@@ -40,6 +48,7 @@ type trackedConn struct {
 	*net.TCPConn
 	reg    *tunnels
 	info   tunnelInfo
+	opened time.Time
 	closed atomic.Bool
 }
 
@@ -49,6 +58,10 @@ func (c *trackedConn) Close() error {
 		delete(c.reg.open, c)
 		c.reg.mu.Unlock()
 		c.reg.count.Add(-1)
+		if c.reg.closed != nil {
+			up, down, _ := tcpBytes(c.TCPConn)
+			c.reg.closed(c.info, up, down, time.Since(c.opened))
+		}
 	}
 	return c.TCPConn.Close()
 }
@@ -63,7 +76,7 @@ func (t *tunnels) track(ctx context.Context, conn net.Conn) net.Conn {
 	if !ok {
 		return conn
 	}
-	c := &trackedConn{TCPConn: tcp, reg: t, info: *info}
+	c := &trackedConn{TCPConn: tcp, reg: t, info: *info, opened: time.Now()}
 	t.mu.Lock()
 	t.open[c] = struct{}{}
 	t.mu.Unlock()

@@ -214,6 +214,7 @@ func (n *Node) Start() error {
 			BaseURL:    n.cfg.Admin.URL,
 			SessionKey: sessionKey,
 			Logger:     n.log,
+			Registerer: n.reg,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       time.Minute,
