@@ -410,12 +410,25 @@ func (l *loader) compilePolicy(c *Config) {
 		}
 	}
 	c.Policy = p
+	for _, st := range l.policy.seats {
+		if c.apps[st.app.value] == nil {
+			l.p.add(l.policySource(), st.app.line, "unknown app %q in policy.seats%s", st.app.value, didYouMean(st.app.value, ids))
+			continue
+		}
+		if c.Seats == nil {
+			c.Seats = make(map[string]int)
+		}
+		c.Seats[st.app.value] = st.seats
+	}
 	// Hosts outside the catalog only reach the proxy, and its default
 	// rule, if the PAC file sends everything there.
 	if !l.pacModeSet && p.Default().Action != policy.Allow {
 		c.PAC.All = true
 	}
 }
+
+// policySource is the file the policy section is in.
+func (l *loader) policySource() string { return sectionFile(l.sections["policy"]) }
 
 func orBuiltin(s classify.Source) string {
 	if s.File == "" {

@@ -87,6 +87,9 @@ type Config struct {
 	Patterns []classify.Pattern
 	Matcher  *classify.Matcher
 	Policy   *policy.Policy
+	// Seats are the licences the organisation pays for, by app id, for
+	// comparing with the people who actually use each app.
+	Seats map[string]int
 
 	PAC      PAC
 	Branding Branding
@@ -265,6 +268,12 @@ type rawPolicy struct {
 	def         *rawRule
 	continueFor time.Duration
 	rules       []rawRule
+	seats       []rawSeats
+}
+
+type rawSeats struct {
+	app   item
+	seats int
 }
 
 var (
@@ -586,6 +595,18 @@ func (l *loader) readPolicy(r *reader, n *yaml.Node) {
 		{"rules", func(_, v *yaml.Node) {
 			for _, rn := range r.list(v, "policy.rules") {
 				pol.rules = append(pol.rules, l.readRule(r, rn, false))
+			}
+		}},
+		{"seats", func(_, v *yaml.Node) {
+			if v.Kind != yaml.MappingNode {
+				r.errorf(v, "found %s for policy.seats; expected app id → number of licences, such as {zoom: 500}", kindName(v))
+				return
+			}
+			for i := 0; i+1 < len(v.Content); i += 2 {
+				k, val := v.Content[i], v.Content[i+1]
+				if n, ok := r.integer(val, "the seats of "+k.Value, 0, 10_000_000); ok {
+					pol.seats = append(pol.seats, rawSeats{app: item{k.Value, k.Line}, seats: n})
+				}
 			}
 		}},
 	})

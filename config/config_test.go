@@ -274,3 +274,18 @@ func TestKubernetesStyleDirectory(t *testing.T) {
 		t.Fatalf("got default %v from %d files; want monitor from policy.yaml plus the catalog", cfg.Policy.Default().Action, len(cfg.Files))
 	}
 }
+
+func TestSeats(t *testing.T) {
+	cfg, err := load(t, map[string]string{"a.yaml": "policy:\n  seats: {zoom: 500, microsoft-teams: 2000}\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Seats["zoom"] != 500 || cfg.Seats["microsoft-teams"] != 2000 || len(cfg.Seats) != 2 {
+		t.Fatalf("seats: %v", cfg.Seats)
+	}
+	_, err = load(t, map[string]string{"a.yaml": "policy:\n  seats: {zooom: 5, slack: -1}\n"})
+	want := "t/a.yaml:2: unknown app \"zooom\" in policy.seats (did you mean \"zoom\"?)"
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "the seats of slack") {
+		t.Fatalf("bad seats: got %v; want %q and a range error", err, want)
+	}
+}
