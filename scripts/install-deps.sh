@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what Signpost's tests need on a fresh Debian machine: the Debian
 # packages of the real clients the tests drive (curl, Chromium and certutil
-# for the browser test in e2e/), axe-core for its accessibility checks (into
-# .tools/npm), and the Go linters CI runs. Idempotent: a machine that has
-# everything installs nothing.
+# for the browser test in e2e/), promtool (from Debian's prometheus package)
+# for the alerting rules in configs/prometheus/, axe-core for the browser
+# test's accessibility checks (into .tools/npm), and the Go linters CI runs.
+# Idempotent: a machine that has everything installs nothing.
 set -euo pipefail
 
-packages=(curl ca-certificates chromium libnss3-tools)
+# prometheus is there for /usr/bin/promtool, which checks and unit-tests the
+# alerting rules (scripts/test.sh, observability_test/).
+packages=(curl ca-certificates chromium libnss3-tools prometheus)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -19,6 +19,11 @@ go vet ./...
 echo "== staticcheck"
 "$(go env GOPATH)/bin/staticcheck" ./...
 
+echo "== promtool check rules"
+# Every rule file in configs/prometheus/; promtool's unit tests (*.test.yaml)
+# are not rule files, and run in observability_test/.
+promtool check rules $(find configs/prometheus -maxdepth 1 -name '*.yaml' ! -name '*.test.yaml' | sort)
+
 echo "== go test -race"
 go test -race -count=1 -timeout 8m ./...
 
