@@ -69,6 +69,11 @@ type Options struct {
 	MetricsOpen bool
 	// Ready reports whether the node is ready for traffic; nil means ready.
 	Ready func() error
+	// Degraded, when set, says what works less well than it should ("" for
+	// nothing). A degraded node is still ready: /readyz answers 200 with
+	// status "degraded" and the reason, so a fleet whose database is down
+	// keeps serving from its rules.
+	Degraded func() string
 	// Reload, when set, serves POST /api/v1/reload: it reloads the
 	// configuration and returns what ConfigStatus would then say, or the
 	// error that kept the running configuration in place.
@@ -202,6 +207,12 @@ func (s *server) handler() http.Handler {
 		if s.o.Ready != nil {
 			if err := s.o.Ready(); err != nil {
 				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+				return
+			}
+		}
+		if s.o.Degraded != nil {
+			if why := s.o.Degraded(); why != "" {
+				writeJSON(w, http.StatusOK, map[string]string{"status": "degraded", "reason": why})
 				return
 			}
 		}

@@ -161,6 +161,12 @@ func tamper(t *testing.T, cookie string, change func(*session)) string {
 }
 
 func TestMetricsOpenAndReadiness(t *testing.T) {
+	degraded := New(Options{Degraded: func() string { return "access store unreachable" }})
+	rec := httptest.NewRecorder()
+	degraded.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"status":"degraded"`) || !strings.Contains(rec.Body.String(), "store unreachable") {
+		t.Errorf("degraded /readyz: got %d %s; want 200 and the reason", rec.Code, rec.Body.String())
+	}
 	notReady := errors.New("rules not loaded")
 	h := New(Options{Gatherer: prometheus.NewRegistry(), MetricsOpen: true, Ready: func() error { return notReady }})
 	for path, want := range map[string]int{"/metrics": 200, "/readyz": 503, "/api/v1/requests": 401, "/": 303} {

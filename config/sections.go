@@ -64,6 +64,10 @@ type Webhook struct {
 
 // Requests limits what people can do from the page.
 type Requests struct {
+	// FormKeyFile holds the key that signs pages' forms; nodes of a fleet
+	// share it so a form from one node is accepted by another. "" means a
+	// key generated in the data directory.
+	FormKeyFile string
 	// JustificationMax bounds the justification's length in characters.
 	JustificationMax int
 	// RequestsPerHour and ContinuesPerHour bound each person's page
@@ -74,6 +78,10 @@ type Requests struct {
 
 // Admin holds the admin listener's settings.
 type Admin struct {
+	// SessionKeyFile holds the key that signs admin browser sessions;
+	// nodes of a fleet share it. "" means a key generated in the data
+	// directory.
+	SessionKeyFile string
 	// TokensFile holds bearer tokens, one a line; "" means the generated
 	// admin-token in the data directory.
 	TokensFile string
@@ -321,6 +329,11 @@ func (l *loader) readRequests(r *reader, n *yaml.Node) {
 		{"justification_max", func(_, v *yaml.Node) { q.JustificationMax, _ = r.integer(v, "requests.justification_max", 20, 4000) }},
 		{"requests_per_hour", func(_, v *yaml.Node) { q.RequestsPerHour, _ = r.integer(v, "requests.requests_per_hour", 1, 10000) }},
 		{"continues_per_hour", func(_, v *yaml.Node) { q.ContinuesPerHour, _ = r.integer(v, "requests.continues_per_hour", 1, 10000) }},
+		{"form_key_file", func(_, v *yaml.Node) {
+			if s, ok := r.str(v, "requests.form_key_file"); ok {
+				q.FormKeyFile = l.resolve(r, v, s)
+			}
+		}},
 	})
 }
 
@@ -333,6 +346,11 @@ func (l *loader) readAdmin(r *reader, n *yaml.Node) {
 			}
 		}},
 		{"metrics_open", func(_, v *yaml.Node) { a.MetricsOpen, _ = r.boolean(v, "admin.metrics_open") }},
+		{"session_key_file", func(_, v *yaml.Node) {
+			if s, ok := r.str(v, "admin.session_key_file"); ok {
+				a.SessionKeyFile = l.resolve(r, v, s)
+			}
+		}},
 		{"url", func(_, v *yaml.Node) {
 			s, ok := r.str(v, "admin.url")
 			if !ok {

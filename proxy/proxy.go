@@ -206,6 +206,11 @@ func (g *Gateway) lookupStats() (hits, misses uint64) {
 	return g.lookupBase.hits + st.Hits, g.lookupBase.misses + st.Misses
 }
 
+// CloseTunnels closes every open CONNECT tunnel and returns how many.
+func (g *Gateway) CloseTunnels() int {
+	return g.tunnels.closeWhere(func(tunnelInfo) bool { return true })
+}
+
 // OpenTunnels returns the number of CONNECT tunnels open now.
 func (g *Gateway) OpenTunnels() int64 { return g.tunnels.Open() }
 

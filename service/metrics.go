@@ -9,6 +9,7 @@ type metrics struct {
 	reloads     *prometheus.CounterVec
 	info        *prometheus.GaugeVec
 	lastSuccess prometheus.Gauge
+	storeUp     prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -26,7 +27,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "When the configuration in force was loaded, as a Unix time.",
 		}),
 	}
-	reg.MustRegister(m.reloads, m.info, m.lastSuccess)
+	m.storeUp = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "signpost", Subsystem: "store", Name: "up",
+		Help: "1 when the access store answered the last readiness check, 0 when it did not (the node is degraded).",
+	})
+	m.storeUp.Set(1)
+	reg.MustRegister(m.reloads, m.info, m.lastSuccess, m.storeUp)
 	for _, r := range []string{"ok", "unchanged", "error"} {
 		m.reloads.WithLabelValues(r)
 	}

@@ -46,6 +46,9 @@ type Options struct {
 	AdminListen string
 	// DataDir overrides the configured data directory.
 	DataDir string
+	// Store overrides the configured access store DSN ("sqlite:PATH",
+	// "postgres://…").
+	Store string
 	// Logger receives every log line; nil means slog.Default().
 	Logger *slog.Logger
 	// Version is reported in the build-info metric.
@@ -161,11 +164,11 @@ func (n *Node) Start() error {
 	if err := n.openStore(); err != nil {
 		return err
 	}
-	pageKey, err := loadOrCreateKey(filepath.Join(n.dataDir, "page-key"))
+	pageKey, err := n.key(n.cfg.Requests.FormKeyFile, "page-key")
 	if err != nil {
 		return err
 	}
-	sessionKey, err := loadOrCreateKey(filepath.Join(n.dataDir, "admin-session-key"))
+	sessionKey, err := n.key(n.cfg.Admin.SessionKeyFile, "admin-session-key")
 	if err != nil {
 		return err
 	}
@@ -199,7 +202,7 @@ func (n *Node) Start() error {
 			Tokens:       tokens,
 			Gatherer:     n.reg,
 			MetricsOpen:  n.cfg.Admin.MetricsOpen,
-			Ready:        n.ready,
+			Degraded:     n.degraded,
 			Reload:       func() (any, error) { err := n.Reload(); return n.Status(), err },
 			ConfigStatus: func() any { return n.Status() },
 			Store:        n.grants,
@@ -279,21 +282,25 @@ func (n *Node) adminTokens() ([]admin.Token, error) {
 	return tokens, nil
 }
 
-// ready reports whether the node can serve: the access store answers.
-// Rules are always loaded once the node has started.
-func (n *Node) ready() error {
+// degraded says what works less well than it should, or "": a node whose
+// access store does not answer still decides from its rules and cached
+// grants, so it stays ready (a fleet whose database is down keeps
+// proxying) and says it is degraded.
+func (n *Node) degraded() string {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := n.store.Ping(ctx); err != nil {
-		return errors.New("access store unreachable")
+		n.metrics.storeUp.Set(0)
+		return "access store unreachable: decisions use the rules and cached grants; page actions wait"
 	}
-	return nil
+	n.metrics.storeUp.Set(1)
+	return ""
 }
 
 // openStore opens the access store (SQLite in the data directory unless the
 // configuration names another) behind the grant cache.
 func (n *Node) openStore() error {
-	dsn := n.cfg.Store.DSN
+	dsn := firstNonEmpty(n.opts.Store, n.cfg.Store.DSN)
 	if dsn == "" {
 		dsn = "sqlite:" + filepath.Join(n.dataDir, "signpost.db")
 	}
@@ -325,6 +332,29 @@ func (n *Node) startNotifier() error {
 	nt.Start()
 	n.notifier = nt
 	return nil
+}
+
+// key reads a key the configuration names (shared by a fleet), or the one
+// generated in the data directory.
+func (n *Node) key(configured, name string) ([]byte, error) {
+	if configured == "" {
+		return loadOrCreateKey(filepath.Join(n.dataDir, name))
+	}
+	info, err := os.Stat(configured)
+	if err != nil {
+		return nil, err
+	}
+	if info.Mode().Perm()&0o007 != 0 {
+		return nil, fmt.Errorf("%s: key file has mode %04o; expected no access for others (chmod 600 %s)", configured, info.Mode().Perm(), configured)
+	}
+	key, err := os.ReadFile(configured)
+	if err != nil {
+		return nil, err
+	}
+	if len(key) < 32 {
+		return nil, fmt.Errorf("%s: key is %d bytes; expected at least 32 random bytes (head -c 32 /dev/urandom > %s)", configured, len(key), configured)
+	}
+	return key, nil
 }
 
 // loadOrCreateKey returns the 32-byte key in file, creating it (mode 0600)
@@ -454,6 +484,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 	}
 	n.wg.Wait()
+	n.drainTunnels(ctx)
 	if n.notifier != nil {
 		errs = append(errs, n.notifier.Close(ctx))
 	}
@@ -461,6 +492,25 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		errs = append(errs, n.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// drainTunnels waits for open tunnels to end until ctx ends, then closes
+// the rest. http.Server.Shutdown does not see tunnels: goproxy hijacked
+// their connections.
+func (n *Node) drainTunnels(ctx context.Context) {
+	if n.gw == nil {
+		return
+	}
+	for n.gw.OpenTunnels() > 0 {
+		select {
+		case <-ctx.Done():
+			if c := n.gw.CloseTunnels(); c > 0 {
+				n.log.Info("closed tunnels still open at the end of the grace period", "tunnels", c)
+			}
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Run starts the node, reloads on SIGHUP and shuts down when ctx ends or on

@@ -3,7 +3,7 @@
 // that explains the policy. Each subcommand is a thin shell over the
 // library packages.
 //
-//	signpost run     [--config DIR] [--listen ADDR] [--admin-listen ADDR] [--data DIR]
+//	signpost run     [--config DIR] [--listen ADDR] [--admin-listen ADDR] [--data DIR] [--store DSN]
 //	signpost check   [--config DIR]
 //	signpost explain [--config DIR] [--json] [--user NAME] [--group G]... URL... | -
 //	signpost pac     [--config DIR] [--proxy HOST:PORT]...
@@ -105,6 +105,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.ConfigDir, "config", "", "configuration `directory` (default: the embedded default configuration)")
 	fs.StringVar(&o.Listen, "listen", "", "proxy listen `address` (default from config, else :3128)")
 	fs.StringVar(&o.AdminListen, "admin-listen", "", "admin listen `address` (default from config, else 127.0.0.1:9129)")
+	fs.StringVar(&o.Store, "store", "", "access store `DSN`: sqlite:PATH or postgres://… (default from config, else SQLite in the data directory)")
 	fs.StringVar(&o.DataDir, "data", "", "data `directory` for the CA and state (default from config, else "+service.DefaultDataDir()+")")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	format := fs.String("log-format", "json", "log `format`: json or text")
