@@ -1,9 +1,11 @@
 // Package admin serves Signpost's admin listener: health and readiness
-// probes, Prometheus metrics, configuration reloads, and what admins do
-// with access requests — list them, approve (for a duration) or deny (with
-// a message), revoke grants, read the audit trail — both as a JSON API
-// under /api/v1/ and as HTML pages for a browser. It has its own mux,
-// separate from the proxy port.
+// probes, Prometheus metrics, configuration reloads, what admins do with
+// access requests — list them, approve (for a duration) or deny (with a
+// message), revoke grants, read the audit trail — and what they learn from
+// the figures — active users against seats, tools outside the catalog that
+// people visit, what people ask for and why — both as a JSON API under
+// /api/v1/ and as HTML pages for a browser. It has its own mux, separate
+// from the proxy port.
 //
 // Who may do what: every route except /healthz and /readyz (and /metrics
 // when Options.MetricsOpen) needs a bearer token from the token file, or a
@@ -28,9 +30,10 @@
 //   - Open redirects: after signing in or deciding, it redirects only to
 //     its own pages.
 //
-// The package does not decide traffic, hold configuration, keep requests
-// or deliver webhooks: the service package hands it the store, the grant
-// cache's invalidation, the notifier and what it shows.
+// The package does not decide traffic, hold configuration, keep requests,
+// count usage or deliver webhooks: the service package hands it the store,
+// the usage tracker, the grant cache's invalidation, the notifier and what
+// it shows.
 package admin
 
 import (
@@ -55,6 +58,7 @@ import (
 
 	"github.com/signpost-gateway/signpost/notify"
 	"github.com/signpost-gateway/signpost/store"
+	"github.com/signpost-gateway/signpost/usage"
 )
 
 // Options configure the admin handler.
@@ -114,6 +118,13 @@ type Options struct {
 	// Registerer receives the admin metrics (decisions, pending requests);
 	// nil registers none.
 	Registerer prometheus.Registerer
+	// Usage counts active users per app and the unknown domains people
+	// visit; it serves GET /api/v1/usage and /api/v1/discovery and the
+	// pages /usage and /discovery. It is a func so that a fleet can serve
+	// its merged view, which is rebuilt as nodes report. nil answers those
+	// with 404 (usage is not collected) and leaves the pages out of the
+	// navigation.
+	Usage func() *usage.Tracker
 }
 
 // storeTimeout bounds each request's work in the access store.
@@ -140,6 +151,9 @@ type server struct {
 	https   bool   // BaseURL is https
 	now     func() time.Time
 	metrics *metrics
+	// insightRows bounds the requests, and the grants, that insights
+	// reads; insightPage is the most it asks the store for at once.
+	insightRows, insightPage int
 }
 
 // tokenSum is an accepted token as compared: the SHA-256 of its secret.
@@ -156,6 +170,9 @@ func newServer(o Options) *server {
 		cop:     http.NewCrossOriginProtection(),
 		base:    strings.TrimRight(o.BaseURL, "/"),
 		now:     time.Now,
+
+		insightRows: insightRows,
+		insightPage: store.MaxLimit,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -240,6 +257,9 @@ func (s *server) handler() http.Handler {
 	s.apiRoute(mux, "GET", "/api/v1/grants", s.apiGrants)
 	s.apiRoute(mux, "POST", "/api/v1/grants/{id}/revoke", s.apiRevoke)
 	s.apiRoute(mux, "GET", "/api/v1/audit", s.apiAudit)
+	s.apiRoute(mux, "GET", "/api/v1/usage", s.apiUsage)
+	s.apiRoute(mux, "GET", "/api/v1/discovery", s.apiDiscovery)
+	s.apiRoute(mux, "GET", "/api/v1/insights", s.apiInsights)
 	mux.Handle("/api/", s.api(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "no such admin route")
 	}))
@@ -255,6 +275,9 @@ func (s *server) handler() http.Handler {
 	s.pageRoute(mux, "GET", "/history", s.historyPage)
 	s.pageRoute(mux, "GET", "/grants", s.grantsPage)
 	s.pageRoute(mux, "GET", "/audit", s.auditPage)
+	s.pageRoute(mux, "GET", "/usage", s.usagePage)
+	s.pageRoute(mux, "GET", "/discovery", s.discoveryPage)
+	s.pageRoute(mux, "GET", "/insights", s.insightsPage)
 	s.pageRoute(mux, "GET", "/requests/{id}", s.requestPage)
 	s.pageRoute(mux, "POST", "/requests/{id}/approve", s.approveForm)
 	s.pageRoute(mux, "POST", "/requests/{id}/deny", s.denyForm)

@@ -57,6 +57,8 @@ type envOptions struct {
 	noNotify  bool
 	appName   func(string) string
 	configure func(*Options)
+	// server adjusts the server after New, before it serves.
+	server func(*server)
 }
 
 func newEnv(t *testing.T, eo envOptions) *env {
@@ -107,6 +109,9 @@ func newEnv(t *testing.T, eo envOptions) *env {
 		eo.configure(&o)
 	}
 	e.srv = newServer(o)
+	if eo.server != nil {
+		eo.server(e.srv)
+	}
 	if eo.tls {
 		e.http = httptest.NewTLSServer(e.srv.handler())
 	} else {
@@ -278,7 +283,7 @@ var (
 	allowedTags = set("html", "head", "meta", "title", "style", "body", "a", "header", "nav", "ul", "ol", "li",
 		"main", "h1", "h2", "p", "form", "input", "label", "select", "option", "textarea", "button", "span",
 		"strong", "div", "dl", "dt", "dd", "time", "article", "table", "caption", "thead", "tbody", "tr", "th",
-		"td", "footer")
+		"td", "footer", "section", "pre", "code")
 	allowedAttrs = set("href", "action", "method", "name", "value", "type", "id", "for", "class", "lang",
 		"charset", "content", "rel", "role", "tabindex", "required", "maxlength", "rows", "selected",
 		"autocomplete", "spellcheck", "datetime", "scope", "aria-current", "aria-labelledby",

@@ -36,12 +36,12 @@ var cssHash = func() string {
 const auditPageLimit = 200
 
 // pageNames are the page templates; each defines "content" for the layout.
-var pageNames = []string{"login", "pending", "history", "grants", "audit", "request", "error"}
+var pageNames = []string{"login", "pending", "history", "grants", "audit", "request", "error", "usage", "discovery", "insights"}
 
 // pages are the parsed templates, by name. They are embedded, so a parse
 // error is a build mistake that every test run catches.
 var pages = func() map[string]*template.Template {
-	funcs := template.FuncMap{"date": formatDate, "iso": formatISO}
+	funcs := template.FuncMap{"date": formatDate, "iso": formatISO, "plural": plural}
 	m := make(map[string]*template.Template, len(pageNames))
 	for _, name := range pageNames {
 		m[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS,
@@ -55,6 +55,14 @@ func formatDate(t time.Time) string {
 		return "—"
 	}
 	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// plural says n of something: "1 request", "3 requests".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }
 
 func formatISO(t time.Time) string {
@@ -80,9 +88,15 @@ type navItem struct {
 	Current     bool
 }
 
-// navigation lists the sections, marking the current one.
-func navigation(current string) []navItem {
-	items := []navItem{{"/", "Pending", false}, {"/history", "History", false}, {"/grants", "Grants", false}, {"/audit", "Audit", false}}
+// navigation lists the sections, marking the current one. Usage and
+// discovery are listed only when usage is collected.
+func (s *server) navigation(current string) []navItem {
+	items := []navItem{{"/", "Pending", false}, {"/history", "History", false}, {"/grants", "Grants", false},
+		{"/insights", "Insights", false}}
+	if s.o.Usage != nil {
+		items = append(items, navItem{"/usage", "Usage", false}, navItem{"/discovery", "Discovery", false})
+	}
+	items = append(items, navItem{"/audit", "Audit", false})
 	for i := range items {
 		items[i].Current = items[i].Href == current
 	}
@@ -94,7 +108,7 @@ func navigation(current string) []navItem {
 func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name, title, section string, body any) {
 	l := layout{Title: title, CSS: template.CSS(adminCSS), Body: body}
 	if id := who(r); id.actor != "" {
-		l.Actor, l.Nav = id.actor, navigation(section)
+		l.Actor, l.Nav = id.actor, s.navigation(section)
 		if id.sess != nil {
 			l.LogoutCSRF = s.sess.csrf(id.sess.ID, purposeLogout)
 		}

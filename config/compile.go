@@ -88,6 +88,9 @@ func (l *loader) proxyDefaults() Proxy {
 	if p.DialTimeout == 0 {
 		p.DialTimeout = DefaultDialTimeout
 	}
+	if p.ResponseHeaderTimeout == 0 {
+		p.ResponseHeaderTimeout = DefaultResponseTimeout
+	}
 	if p.MaxHeaderBytes == 0 {
 		p.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}

@@ -48,6 +48,7 @@ const (
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultDialTimeout       = 10 * time.Second
+	DefaultResponseTimeout   = 2 * time.Minute
 	DefaultMaxHeaderBytes    = 32 << 10
 	// BuiltinCatalogName is how the embedded catalog is named in errors
 	// and in explain output.
@@ -138,7 +139,11 @@ type Proxy struct {
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
 	DialTimeout       time.Duration
-	MaxHeaderBytes    int
+	// ResponseHeaderTimeout bounds the wait for an origin's response
+	// headers on forwarded requests (504 after it); long enough for
+	// long-polling apps.
+	ResponseHeaderTimeout time.Duration
+	MaxHeaderBytes        int
 }
 
 // App returns the app with id, or nil.
@@ -457,6 +462,7 @@ func (l *loader) readProxy(r *reader, n *yaml.Node) {
 		{"read_header_timeout", dur(&p.ReadHeaderTimeout, "proxy.read_header_timeout")},
 		{"idle_timeout", dur(&p.IdleTimeout, "proxy.idle_timeout")},
 		{"dial_timeout", dur(&p.DialTimeout, "proxy.dial_timeout")},
+		{"response_header_timeout", dur(&p.ResponseHeaderTimeout, "proxy.response_header_timeout")},
 		{"max_header_bytes", func(_, v *yaml.Node) {
 			if b, ok := r.integer(v, "proxy.max_header_bytes", 4<<10, 1<<20); ok {
 				p.MaxHeaderBytes = b

@@ -215,9 +215,12 @@ func newTransport(dial func(context.Context, string, string) (net.Conn, error), 
 		tlsCfg = tlsCfg.Clone()
 	}
 	t := &http.Transport{
-		DialContext:           dial,
-		TLSClientConfig:       tlsCfg,
-		TLSHandshakeTimeout:   10 * time.Second,
+		DialContext:         dial,
+		TLSClientConfig:     tlsCfg,
+		TLSHandshakeTimeout: 10 * time.Second,
+		// An origin that accepts a request and never answers would hold it,
+		// a goroutine and two sockets until the client gives up.
+		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
 		MaxIdleConns:          4096,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,

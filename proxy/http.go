@@ -308,6 +308,36 @@ func errorResponse(rs *ruleset, req *http.Request, status int, title, msg, ref s
 
 func wantsJSON(req *http.Request) bool { return !pages.WantsHTML(req.Header) }
 
+// handleResponse removes the origin's hop-by-hop headers (RFC 9110
+// §7.6.1; a 101 keeps its Upgrade), and closes the client connection after
+// a request whose body was chunked: net/http hides whether it also carried
+// a Content-Length, and RFC 9112 §6.1 says to close after such a request,
+// so that a front end framing it differently cannot smuggle a second one.
+func (g *Gateway) handleResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
+	if resp == nil {
+		return nil
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		for _, v := range resp.Header["Connection"] {
+			for _, f := range strings.Split(v, ",") {
+				if f = strings.TrimSpace(f); f != "" {
+					resp.Header.Del(f)
+				}
+			}
+		}
+		for _, k := range hopHeaders {
+			resp.Header.Del(k)
+		}
+	}
+	if ctx.Req != nil && len(ctx.Req.TransferEncoding) > 0 {
+		resp.Close = true
+	}
+	if resp.Close {
+		resp.Header.Set("Connection", "close")
+	}
+	return resp
+}
+
 // hopHeaders are removed from requests before they go upstream (RFC 9110
 // §7.6.1), as net/http/httputil.ReverseProxy does.
 var hopHeaders = []string{

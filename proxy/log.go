@@ -42,6 +42,13 @@ func (g *Gateway) record(v *verdict, status int) {
 	}
 	g.metrics.decisions.WithLabelValues(v.kind.String(), app, category, action).Inc()
 	elapsed := time.Since(v.start)
+	if u := g.opts.Usage; u != nil && v.host != nil {
+		if v.app != nil {
+			u.Observe(v.app.ID, subject(v.id), v.start)
+		} else if !v.host.IP {
+			u.ObserveUnknown(v.host.Host, subject(v.id), v.start)
+		}
+	}
 	if v.kind != KindIntercepted || v.decision.Action.Intercepts() {
 		g.metrics.decisionSeconds.Observe(elapsed.Seconds())
 	}

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/elazarl/goproxy"
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -66,10 +67,22 @@ type Options struct {
 	Store store.Store
 	// Notifier is told of new access requests; nil tells no one.
 	Notifier *notify.Notifier
+	// Usage, when non-nil, is told who used which app (and which
+	// unclassified hosts), once per decision, for licence and shadow-IT
+	// figures. It must be cheap: it runs on the hot path.
+	Usage UsageRecorder
 	// PageKey signs the pages' forms (at least 32 bytes; nodes of a fleet
 	// share it). nil uses a random key: forms then do not survive a
 	// restart.
 	PageKey []byte
+}
+
+// UsageRecorder counts distinct users per app and the unclassified hosts
+// people visit (usage.Tracker implements it). user is the grant subject:
+// a user name, or "ip:…" for anonymous clients.
+type UsageRecorder interface {
+	Observe(app, user string, at time.Time)
+	ObserveUnknown(host, user string, at time.Time)
 }
 
 // Gateway is Signpost's request path. Create it with New, install it with
@@ -268,5 +281,9 @@ func (g *Gateway) Attach(p *goproxy.ProxyHttpServer) error {
 	// intercepted tunnel. Returning (req, nil) forwards req upstream;
 	// returning a response answers without dialing and stops the chain.
 	p.OnRequest().DoFunc(g.handleRequest)
+	// The response DoFunc runs for every response goproxy sends back,
+	// forwarded or synthetic, on the plain and the intercepted path; it
+	// returns the response to send.
+	p.OnResponse().DoFunc(g.handleResponse)
 	return nil
 }

@@ -77,8 +77,12 @@ type Node struct {
 	metrics            *metrics
 	store              store.Store
 	grants             *store.GrantCache
+	stopWatch          context.CancelFunc
+	stopUsage          context.CancelFunc
 	notifier           *notify.Notifier
 	watcher            *reload.Watcher
+	usage              *fleetUsage
+	node               string // this node's name in the shared store
 
 	reloadMu sync.Mutex // serialises reloads and guards status
 	status   ConfigStatus
@@ -176,8 +180,13 @@ func (n *Node) Start() error {
 		return err
 	}
 
+	if err := n.startUsage(); err != nil {
+		return err
+	}
+
 	po := n.opts.Proxy
 	po.Config, po.CA, po.Logger, po.Registerer = n.cfg, n.ca, n.log, n.reg
+	po.Usage = n.usage.local
 	po.Store, po.Grants, po.Notifier, po.PageKey = n.grants, n.grants, n.notifier, pageKey
 	p, gw, err := proxy.NewProxy(po)
 	if err != nil {
@@ -218,6 +227,7 @@ func (n *Node) Start() error {
 			SessionKey: sessionKey,
 			Logger:     n.log,
 			Registerer: n.reg,
+			Usage:      n.usage.Tracker,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       time.Minute,
@@ -312,6 +322,18 @@ func (n *Node) openStore() error {
 	}
 	n.store = s
 	n.grants = store.NewGrantCache(s, store.GrantCacheOptions{})
+	// Grants written by other nodes of a fleet (PostgreSQL LISTEN/NOTIFY)
+	// invalidate this node's cache at once; the cache's TTL bounds
+	// staleness while the feed reconnects. SQLite has no feed.
+	wctx, stop := context.WithCancel(context.Background())
+	n.stopWatch = stop
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.grants.Watch(wctx); err != nil && wctx.Err() == nil {
+			n.log.Error("watching grant changes from other nodes failed; the cache relies on its TTL", "error", err.Error())
+		}
+	}()
 	return n.grants.RegisterMetrics(n.reg)
 }
 
@@ -442,6 +464,7 @@ func (n *Node) Reload() error {
 		return err
 	}
 	n.setLive(cfg, time.Now())
+	n.configureUsage(cfg)
 	n.status.LastResult = "ok"
 	n.metrics.reloads.WithLabelValues("ok").Inc()
 	n.log.Info("reloaded configuration", "config_hash", short(cfg.Hash), "apps", len(cfg.Apps))
@@ -478,6 +501,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if n.watcher != nil {
 		errs = append(errs, n.watcher.Close())
 	}
+	if n.stopWatch != nil {
+		n.stopWatch()
+	}
+	if n.stopUsage != nil {
+		n.stopUsage()
+	}
 	for _, s := range []*http.Server{n.proxySrv, n.adminSrv} {
 		if s != nil {
 			errs = append(errs, s.Shutdown(ctx))
@@ -485,6 +514,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	n.wg.Wait()
 	n.drainTunnels(ctx)
+	if n.usage != nil && n.store != nil {
+		n.saveUsage()
+	}
 	if n.notifier != nil {
 		errs = append(errs, n.notifier.Close(ctx))
 	}

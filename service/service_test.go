@@ -38,7 +38,7 @@ type node struct {
 
 func startNode(t testing.TB, cfg string, opts ...func(*service.Options)) *node {
 	t.Helper()
-	origin := testkit.NewOrigin(t, "slack.com")
+	origin := testkit.NewOrigin(t, "slack.com", "wetransfer.com")
 	dir := t.TempDir()
 	data := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "signpost.yaml"), []byte(cfg), 0o644); err != nil {
@@ -52,6 +52,7 @@ func startNode(t testing.TB, cfg string, opts ...func(*service.Options)) *node {
 	for _, f := range opts {
 		f(&o)
 	}
+	data = o.DataDir
 	n, err := service.New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +83,20 @@ func (n *node) write(cfg string) {
 
 func (n *node) api(method, path string) (int, map[string]any) {
 	n.t.Helper()
-	req, _ := http.NewRequest(method, n.admin+path, nil)
+	return n.apiJSON(method, path, "")
+}
+
+// apiJSON calls the admin API with a JSON body ("" for none).
+func (n *node) apiJSON(method, path, body string) (int, map[string]any) {
+	n.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, n.admin+path, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Authorization", "Bearer "+n.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -90,11 +104,25 @@ func (n *node) api(method, path string) (int, map[string]any) {
 	}
 	defer resp.Body.Close()
 	var m map[string]any
-	body, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(body, &m); err != nil {
-		n.t.Fatalf("%s %s: %d %q is not JSON", method, path, resp.StatusCode, body)
+	got, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(got, &m); err != nil {
+		n.t.Fatalf("%s %s: %d %q is not JSON", method, path, resp.StatusCode, got)
 	}
 	return resp.StatusCode, m
+}
+
+// scrape returns the node's /metrics.
+func (n *node) scrape() string {
+	n.t.Helper()
+	req, _ := http.NewRequest("GET", n.admin+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 // slackAction tells from the answer which rule set decided http://slack.com/.
@@ -198,5 +226,40 @@ func TestReloadThroughTheAdminAPI(t *testing.T) {
 	}
 	if strings.Count(string(m), "signpost_config_info{") != 1 {
 		t.Errorf("config info has more than one series:\n%s", m)
+	}
+}
+
+// TestUsageIsCountedAndKept checks the usage figures end to end: people's
+// requests through the proxy become distinct-user counts per app (and
+// unclassified domains), exported as metrics, and survive a restart.
+func TestUsageIsCountedAndKept(t *testing.T) {
+	data := t.TempDir()
+	cfg := strings.Replace(allowAll, "policy:\n", "policy:\n  seats: {slack: 50}\n", 1)
+	n := startNode(t, cfg, func(o *service.Options) { o.DataDir = data; o.DisableWatch = true })
+	if got := n.slackAction(); got != "allow" {
+		t.Fatalf("slack: %s", got)
+	}
+	want := []string{
+		`signpost_usage_active_users{app="slack",window="30d"} 1`,
+		`signpost_usage_seats{app="slack"} 50`,
+	}
+	m := n.scrape()
+	for _, w := range want {
+		if !strings.Contains(m, w) {
+			t.Fatalf("metrics lack %s", w)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.n.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A new process on the same data directory knows the figures.
+	again := startNode(t, cfg, func(o *service.Options) { o.DataDir = data; o.DisableWatch = true })
+	m = again.scrape()
+	for _, w := range want {
+		if !strings.Contains(m, w) {
+			t.Fatalf("after a restart, metrics lack %s", w)
+		}
 	}
 }

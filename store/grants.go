@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +18,9 @@ type GrantCacheOptions struct {
 	Size int
 	// TTL is how long an answer, a grant or its absence, is trusted; 0
 	// means 5 s. It bounds how long another node's write takes to show
-	// here; this node's own writes through the cache show at once.
+	// here when the store has no change feed, or its feed is down; this
+	// node's own writes through the cache show at once, and the others'
+	// within moments while Watch runs over a store with a feed.
 	TTL time.Duration
 	// LookupTimeout bounds how long Active waits for the store on a miss;
 	// 0 means 250 ms.
@@ -31,8 +34,15 @@ type GrantCacheStats struct {
 	// Misses went to the store (concurrent misses for one key count once).
 	Misses uint64
 	// Errors are misses the store failed or did not answer in time; each
-	// was answered NoGrant.
+	// was answered NoGrant, or with the grant cached before if it has not
+	// ended.
 	Errors uint64
+	// Invalidations are answers forgotten because a grant changed: by a
+	// write through the cache, or one the store's change feed reported.
+	Invalidations uint64
+	// Purges are times every answer was forgotten: the change feed
+	// (re)connected, or Purge was called.
+	Purges uint64
 }
 
 // GrantCache is the proxy's view of grants: a policy.Grants that answers
@@ -43,7 +53,13 @@ type GrantCacheStats struct {
 // GrantCache, not the store under it, to everything that writes.
 //
 // Lookups fail closed: when the store errs or is slow, Active answers
-// NoGrant, so the rule's action applies, and counts it.
+// NoGrant, so the rule's action applies, and counts it. The one exception
+// keeps a database outage from undoing what people were granted: a grant
+// the cache held (past its TTL, but not past the grant's own end) is
+// still honoured while the store cannot be asked.
+//
+// Over a store shared by several nodes (a ChangeFeed), run Watch so that
+// the other nodes' writes show within moments rather than after the TTL.
 type GrantCache struct {
 	store   Store
 	cache   *lru.Cache[grantKey, grantEntry]
@@ -56,7 +72,7 @@ type GrantCache struct {
 	mu       sync.Mutex
 	inflight map[grantKey]*grantFlight
 
-	hits, misses, errors atomic.Uint64
+	hits, misses, errors, invalidations, purges atomic.Uint64
 }
 
 var (
@@ -71,6 +87,18 @@ type grantKey struct{ subject, app string }
 type grantEntry struct {
 	kind  policy.GrantKind
 	until time.Time
+	// ends is when the grant itself ends (zero for NoGrant): how long the
+	// answer may stand in for a store that cannot answer.
+	ends time.Time
+}
+
+// fallback is what an entry still says when the store cannot be asked at
+// now: its grant, if it has not ended.
+func (e grantEntry) fallback(now time.Time) (policy.GrantKind, bool) {
+	if e.kind == policy.NoGrant || !now.Before(e.ends) {
+		return policy.NoGrant, false
+	}
+	return e.kind, true
 }
 
 // grantFlight is one store lookup that concurrent misses share.
@@ -134,16 +162,27 @@ func (c *GrantCache) miss(k grantKey) policy.GrantKind {
 
 	// The flight has the same deadline; this timer is for a store that
 	// ignores its context. Such a flight stays in flight until it lands or
-	// its key is invalidated: lookups of the key keep failing closed after
-	// the timeout, without starting a goroutine each.
+	// its key is invalidated: lookups of the key keep answering after the
+	// timeout as when the store fails (see stale), without starting a
+	// goroutine each.
 	t := time.NewTimer(c.timeout)
 	defer t.Stop()
 	select {
 	case <-f.done:
 		return f.kind
 	case <-t.C:
-		return policy.NoGrant
+		return c.stale(k, time.Now())
 	}
+}
+
+// stale answers for k from what the cache held before, trusted or not,
+// when the store cannot answer: a grant that has not ended, or NoGrant.
+func (c *GrantCache) stale(k grantKey, now time.Time) policy.GrantKind {
+	if e, ok := c.cache.Peek(k); ok {
+		kind, _ := e.fallback(now)
+		return kind
+	}
+	return policy.NoGrant
 }
 
 // fetch asks the store for k and lands the flight.
@@ -156,7 +195,7 @@ func (c *GrantCache) fetch(k grantKey, f *grantFlight) {
 	if err != nil {
 		c.errors.Add(1)
 	} else if g != nil {
-		e.kind = kindOf(g.Source)
+		e.kind, e.ends = kindOf(g.Source), g.ExpiresAt
 		// A grant that ends within the TTL is not trusted past its end.
 		if g.ExpiresAt.Before(e.until) {
 			e.until = g.ExpiresAt
@@ -165,9 +204,20 @@ func (c *GrantCache) fetch(k grantKey, f *grantFlight) {
 	c.mu.Lock()
 	if c.inflight[k] == f {
 		delete(c.inflight, k)
-		// An error is not cached: the next lookup asks again.
-		if err == nil {
+		switch old, ok := c.cache.Peek(k); {
+		case err == nil:
 			c.cache.Add(k, e)
+		case ok:
+			// The store failed. A grant held before still stands, until
+			// it ends, and is asked about again after a TTL; an absence is
+			// not kept, so the next lookup asks again.
+			if kind, held := old.fallback(now); held {
+				e = grantEntry{kind: kind, until: now.Add(c.ttl), ends: old.ends}
+				if old.ends.Before(e.until) {
+					e.until = old.ends
+				}
+				c.cache.Add(k, e)
+			}
 		}
 	}
 	c.mu.Unlock()
@@ -190,18 +240,58 @@ func kindOf(s GrantSource) policy.GrantKind {
 
 // Invalidate forgets the answer for subject and app, and any lookup of it
 // in flight, so the next Active asks the store. The cache's own writes
-// call it; call it after writing grants through another path.
+// and Watch call it; call it after writing grants through another path.
 func (c *GrantCache) Invalidate(subject, app string) {
 	k := grantKey{subject, app}
 	c.mu.Lock()
 	delete(c.inflight, k)
 	c.cache.Remove(k)
 	c.mu.Unlock()
+	c.invalidations.Add(1)
+}
+
+// Purge forgets every answer and every lookup in flight. Watch calls it
+// when the change feed (re)connects, since it may have missed changes.
+func (c *GrantCache) Purge() {
+	c.mu.Lock()
+	clear(c.inflight)
+	c.cache.Purge()
+	c.mu.Unlock()
+	c.purges.Add(1)
+}
+
+// Watch applies the store's grant changes to the cache, Invalidate for
+// each change and Purge when the feed (re)connects, until ctx ends or the
+// store closes; run it in its own goroutine. The feed reconnects by
+// itself, and the TTL bounds staleness while it is down. Over a store
+// without a feed (SQLite, one node) Watch returns nil at once: the
+// cache's own writes are the only ones. It returns an error only if the
+// feed cannot start (the store is closed, ctx has ended).
+func (c *GrantCache) Watch(ctx context.Context) error {
+	feed, ok := c.store.(ChangeFeed)
+	if !ok {
+		return nil
+	}
+	changes, err := feed.Changes(ctx)
+	if err != nil {
+		return fmt.Errorf("watch grant changes: %w", err)
+	}
+	for ch := range changes {
+		if ch.All() {
+			c.Purge()
+		} else {
+			c.Invalidate(ch.Subject, ch.App)
+		}
+	}
+	return nil
 }
 
 // Stats returns what the lookups have done so far.
 func (c *GrantCache) Stats() GrantCacheStats {
-	return GrantCacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Errors: c.errors.Load()}
+	return GrantCacheStats{
+		Hits: c.hits.Load(), Misses: c.misses.Load(), Errors: c.errors.Load(),
+		Invalidations: c.invalidations.Load(), Purges: c.purges.Load(),
+	}
 }
 
 // AddGrant implements Store and invalidates the grant's subject and app.
@@ -272,6 +362,21 @@ func (c *GrantCache) PendingFor(ctx context.Context, subject, app string) (*Requ
 // Audit implements Store.
 func (c *GrantCache) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {
 	return c.store.Audit(ctx, limit)
+}
+
+// AuditEntries implements Store.
+func (c *GrantCache) AuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
+	return c.store.AuditEntries(ctx, f)
+}
+
+// SaveUsage implements Store; a usage snapshot changes no grant.
+func (c *GrantCache) SaveUsage(ctx context.Context, node string, data []byte, at time.Time) error {
+	return c.store.SaveUsage(ctx, node, data, at)
+}
+
+// UsageSnapshots implements Store.
+func (c *GrantCache) UsageSnapshots(ctx context.Context, since time.Time) ([]UsageSnapshot, error) {
+	return c.store.UsageSnapshots(ctx, since)
 }
 
 // Ping implements Store.

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -326,14 +328,23 @@ func TestGrantCacheMetrics(t *testing.T) {
 		c.Active("alice", "slack")
 		f.set(func(f *fakeGrants) { f.err = ErrUnavailable })
 		c.Active("bob", "slack")
+		c.Invalidate("alice", "slack")
+		c.Invalidate("carol", "zoom")
+		c.Purge()
 		want := `
 # HELP signpost_store_grant_cache_hits_total Grant lookups answered from the cache.
 # TYPE signpost_store_grant_cache_hits_total counter
 signpost_store_grant_cache_hits_total 2
+# HELP signpost_store_grant_cache_invalidations_total Cached grant answers forgotten because a grant changed, by a write through this node or one the change feed reported.
+# TYPE signpost_store_grant_cache_invalidations_total counter
+signpost_store_grant_cache_invalidations_total 2
 # HELP signpost_store_grant_cache_misses_total Grant lookups that went to the store (concurrent lookups of one key count once).
 # TYPE signpost_store_grant_cache_misses_total counter
 signpost_store_grant_cache_misses_total 2
-# HELP signpost_store_grant_lookup_errors_total Grant lookups the store failed or did not answer in time; each was answered with no grant.
+# HELP signpost_store_grant_cache_purges_total Times every cached grant answer was forgotten, as when the change feed connects or reconnects.
+# TYPE signpost_store_grant_cache_purges_total counter
+signpost_store_grant_cache_purges_total 1
+# HELP signpost_store_grant_lookup_errors_total Grant lookups the store failed or did not answer in time; each was answered with no grant, or with a grant cached before that has not ended.
 # TYPE signpost_store_grant_lookup_errors_total counter
 signpost_store_grant_lookup_errors_total 1
 `
@@ -431,4 +442,182 @@ func BenchmarkGrantCacheHitParallel(b *testing.B) {
 			i++
 		}
 	})
+}
+
+func TestGrantCacheHonoursCachedGrantsWhileStoreDown(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		down func(f *fakeGrants)
+	}{
+		{"store fails", func(f *fakeGrants) { f.err = fmt.Errorf("active grant: %w", ErrUnavailable) }},
+		{"store hangs", func(f *fakeGrants) { f.block, f.ignoreCtx = make(chan struct{}), false }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newFakeGrants()
+				c := NewGrantCache(f, GrantCacheOptions{TTL: 5 * time.Second, LookupTimeout: 250 * time.Millisecond})
+				f.put("alice", "slack", SourceApproval, time.Now().Add(time.Hour))
+				f.put("bob", "slack", SourceContinue, time.Now().Add(8*time.Second))
+				wantKind(t, c, "alice", "slack", policy.ApprovedGrant)
+				wantKind(t, c, "bob", "slack", policy.ContinueGrant)
+				wantKind(t, c, "carol", "slack", policy.NoGrant)
+
+				f.set(tc.down)
+				time.Sleep(5 * time.Second) // every answer's TTL ends
+				wantKind(t, c, "alice", "slack", policy.ApprovedGrant)
+				wantKind(t, c, "bob", "slack", policy.ContinueGrant)
+				wantKind(t, c, "carol", "slack", policy.NoGrant)
+				wantKind(t, c, "dave", "slack", policy.NoGrant)
+				synctest.Wait()
+				if got := c.Stats().Errors; got != 4 {
+					t.Errorf("Stats().Errors: got %d; want 4, one per key", got)
+				}
+
+				// The kept grants are asked about again once per TTL, not on
+				// every lookup; bob's ends meanwhile and is not kept past its end.
+				before := f.callCount()
+				wantKind(t, c, "alice", "slack", policy.ApprovedGrant)
+				wantCalls(t, f, before)
+				time.Sleep(5 * time.Second)
+				wantKind(t, c, "bob", "slack", policy.NoGrant)
+				wantKind(t, c, "alice", "slack", policy.ApprovedGrant)
+
+				// The store answers again: the fresh answer wins.
+				f.set(func(f *fakeGrants) { f.err, f.block = nil, nil })
+				f.put("alice", "slack", SourceContinue, time.Now().Add(time.Hour))
+				time.Sleep(5 * time.Second)
+				wantKind(t, c, "alice", "slack", policy.ContinueGrant)
+				wantKind(t, c, "carol", "slack", policy.NoGrant)
+				synctest.Wait()
+			})
+		})
+	}
+}
+
+func TestGrantCachePurge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeGrants()
+		c := NewGrantCache(f, GrantCacheOptions{TTL: time.Hour})
+		wantKind(t, c, "alice", "slack", policy.NoGrant)
+		wantKind(t, c, "bob", "zoom", policy.NoGrant)
+		f.put("alice", "slack", SourceContinue, time.Now().Add(time.Hour))
+		f.put("bob", "zoom", SourceApproval, time.Now().Add(time.Hour))
+
+		// A lookup in flight when the purge comes does not store what it read.
+		release := make(chan struct{})
+		f.set(func(f *fakeGrants) { f.block = release })
+		stale := make(chan policy.GrantKind)
+		go func() { stale <- c.Active("carol", "miro") }()
+		synctest.Wait()
+		f.set(func(f *fakeGrants) { f.block = nil })
+		c.Purge()
+		f.put("carol", "miro", SourceContinue, time.Now().Add(time.Hour))
+		close(release)
+		if got := <-stale; got != policy.NoGrant {
+			t.Errorf("lookup in flight across the purge: got %v; want NoGrant (what it read)", got)
+		}
+
+		wantKind(t, c, "alice", "slack", policy.ContinueGrant)
+		wantKind(t, c, "bob", "zoom", policy.ApprovedGrant)
+		wantKind(t, c, "carol", "miro", policy.ContinueGrant)
+		wantCalls(t, f, 6)
+		if got := c.Stats().Purges; got != 1 {
+			t.Errorf("Stats().Purges: got %d; want 1", got)
+		}
+	})
+}
+
+// feedGrants is a fakeGrants with a change feed the test drives.
+type feedGrants struct {
+	*fakeGrants
+	changes chan GrantChange
+	err     error
+}
+
+func (f *feedGrants) Changes(ctx context.Context) (<-chan GrantChange, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	return f.changes, nil
+}
+
+func TestGrantCacheWatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &feedGrants{fakeGrants: newFakeGrants(), changes: make(chan GrantChange)}
+		c := NewGrantCache(f, GrantCacheOptions{TTL: time.Hour})
+		done := make(chan error, 1)
+		go func() { done <- c.Watch(t.Context()) }()
+
+		wantKind(t, c, "alice", "slack", policy.NoGrant)
+		wantKind(t, c, "bob", "slack", policy.NoGrant)
+		f.put("alice", "slack", SourceContinue, time.Now().Add(time.Hour))
+		f.put("bob", "slack", SourceApproval, time.Now().Add(time.Hour))
+
+		f.changes <- GrantChange{Subject: "alice", App: "slack"}
+		synctest.Wait()
+		wantKind(t, c, "alice", "slack", policy.ContinueGrant)
+		wantKind(t, c, "bob", "slack", policy.NoGrant) // not named, still cached
+
+		f.changes <- GrantChange{}
+		synctest.Wait()
+		wantKind(t, c, "bob", "slack", policy.ApprovedGrant)
+		if got, want := c.Stats(), (GrantCacheStats{Hits: 1, Misses: 4, Invalidations: 1, Purges: 1}); got != want {
+			t.Errorf("Stats: got %+v; want %+v", got, want)
+		}
+
+		close(f.changes)
+		if err := <-done; err != nil {
+			t.Errorf("Watch after the feed closed: got %v; want nil", err)
+		}
+	})
+}
+
+func TestGrantCacheWatchWithoutFeed(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		store   Store
+		wantErr bool
+	}{
+		{"store without a feed", newFakeGrants(), false},
+		{"feed that cannot start", &feedGrants{fakeGrants: newFakeGrants(), err: fmt.Errorf("grant changes: %w", ErrUnavailable)}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := NewGrantCache(tc.store, GrantCacheOptions{}).Watch(t.Context())
+			if got := err != nil; got != tc.wantErr {
+				t.Errorf("Watch: got error %v; want an error: %v", err, tc.wantErr)
+			}
+			if tc.wantErr && !errors.Is(err, ErrUnavailable) {
+				t.Errorf("Watch: got error %v; want it to wrap ErrUnavailable", err)
+			}
+		})
+	}
+}
+
+// TestGrantCacheUsagePassesThrough saves and reads usage snapshots through
+// the cache: they reach the store and touch no cached grant.
+func TestGrantCacheUsagePassesThrough(t *testing.T) {
+	ctx := context.Background()
+	s := openTestSQLite(t, filepath.Join(t.TempDir(), "signpost.db"))
+	c := NewGrantCache(s, GrantCacheOptions{TTL: time.Hour})
+	at := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
+	if err := c.SaveUsage(ctx, "edge-1", []byte("sketches"), at); err != nil {
+		t.Fatalf("SaveUsage through the cache: %v", err)
+	}
+	want := []UsageSnapshot{{Node: "edge-1", Data: []byte("sketches"), UpdatedAt: at}}
+	for _, r := range []struct {
+		name string
+		s    Store
+	}{{"the store", s}, {"the cache", c}} {
+		got, err := r.s.UsageSnapshots(ctx, time.Time{})
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("UsageSnapshots through %s: got %+v, %v; want %+v", r.name, got, err, want)
+		}
+	}
+	err := c.SaveUsage(ctx, "", []byte("x"), at)
+	if !errors.Is(err, ErrInvalid) {
+		t.Errorf("SaveUsage through the cache without a node: got %v; want ErrInvalid", err)
+	}
+	if st := c.Stats(); st != (GrantCacheStats{}) {
+		t.Errorf("cache stats after usage calls: got %+v; want all zero", st)
+	}
 }

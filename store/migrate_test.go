@@ -11,17 +11,25 @@ import (
 )
 
 func TestLoadMigrationsEmbedded(t *testing.T) {
-	ms, err := loadMigrations(migrationFiles, "migrations/sqlite")
-	if err != nil {
-		t.Fatalf("loadMigrations: %v", err)
-	}
-	if len(ms) == 0 || ms[0].name != "0001_init.sql" {
-		t.Fatalf("embedded migrations: got %d, first %+v; want 0001_init.sql first", len(ms), ms)
-	}
-	for i, m := range ms {
-		if m.version != i+1 || strings.TrimSpace(m.sql) == "" {
-			t.Errorf("migration %d: got version %d, %d bytes; want version %d with SQL", i, m.version, len(m.sql), i+1)
+	names := map[string][]string{}
+	for _, dir := range []string{"migrations/sqlite", "migrations/postgres"} {
+		ms, err := loadMigrations(migrationFiles, dir)
+		if err != nil {
+			t.Fatalf("loadMigrations(%s): %v", dir, err)
 		}
+		if len(ms) == 0 || ms[0].name != "0001_init.sql" {
+			t.Fatalf("%s: got %d, first %+v; want 0001_init.sql first", dir, len(ms), ms)
+		}
+		for i, m := range ms {
+			if m.version != i+1 || strings.TrimSpace(m.sql) == "" {
+				t.Errorf("%s: migration %d: got version %d, %d bytes; want version %d with SQL", dir, i, m.version, len(m.sql), i+1)
+			}
+			names[dir] = append(names[dir], m.name)
+		}
+	}
+	// The backends run the same queries, so their schemas move in step.
+	if got, want := strings.Join(names["migrations/postgres"], ","), strings.Join(names["migrations/sqlite"], ","); got != want {
+		t.Errorf("PostgreSQL migrations: got %s; want the same as SQLite's, %s", got, want)
 	}
 }
 

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -34,6 +36,10 @@ type dialect struct {
 	unavailable func(error) bool
 	// uniqueViolation reports whether err is a unique-constraint violation.
 	uniqueViolation func(error) bool
+	// grantChanged, when not "", is run with $1 = subject and $2 = app in
+	// every transaction that changes a grant, so that other nodes hear of
+	// it when it commits (PostgreSQL: NOTIFY).
+	grantChanged string
 }
 
 // querier is what *sql.DB and *sql.Tx have in common.
@@ -130,11 +136,14 @@ func (s *sqlStore) Request(ctx context.Context, id int64) (Request, error) {
 // Requests implements Store.
 func (s *sqlStore) Requests(ctx context.Context, f RequestFilter) ([]Request, error) {
 	var w where
-	if f.Status != "" {
-		if !f.Status.Valid() {
-			return nil, s.fail("list requests", fmt.Errorf("%w: unknown status %q", ErrInvalid, f.Status))
-		}
+	switch {
+	case f.Status == "":
+	case f.Status == StatusDecided:
+		w.cond("status <> 'pending'")
+	case f.Status.Valid():
 		w.add("status = $%d", string(f.Status))
+	default:
+		return nil, s.fail("list requests", fmt.Errorf("%w: unknown status %q", ErrInvalid, f.Status))
 	}
 	if f.Subject != "" {
 		w.add("subject = $%d", f.Subject)
@@ -195,6 +204,9 @@ func (s *sqlStore) Decide(ctx context.Context, id int64, d Decision) (Request, *
 			if ng.ID, err = insertGrant(ctx, tx, ng); err != nil {
 				return err
 			}
+			if err := s.grantChanged(ctx, tx, ng.Subject, ng.App); err != nil {
+				return err
+			}
 			g, grantID = &ng, ng.ID
 		}
 		return insertAudit(ctx, tx, AuditEntry{
@@ -247,6 +259,9 @@ func (s *sqlStore) AddGrant(ctx context.Context, g Grant) (Grant, error) {
 		if g.ID, err = insertGrant(ctx, tx, g); err != nil {
 			return err
 		}
+		if err := s.grantChanged(ctx, tx, g.Subject, g.App); err != nil {
+			return err
+		}
 		return insertAudit(ctx, tx, AuditEntry{
 			At: g.CreatedAt, Actor: g.CreatedBy, Action: action, RequestID: g.RequestID, GrantID: g.ID,
 			Subject: g.Subject, App: g.App, Detail: "until " + g.ExpiresAt.Format(time.RFC3339),
@@ -291,6 +306,9 @@ func (s *sqlStore) Grants(ctx context.Context, f GrantFilter) ([]Grant, error) {
 	}
 	if f.App != "" {
 		w.add("app = $%d", f.App)
+	}
+	if f.RequestID != 0 {
+		w.add("request_id = $%d", f.RequestID)
 	}
 	if f.BeforeID != 0 {
 		w.add("id < $%d", f.BeforeID)
@@ -340,6 +358,9 @@ func (s *sqlStore) RevokeGrant(ctx context.Context, id int64, by string) (Grant,
 			return fmt.Errorf("%w: the grant is already revoked", ErrConflict)
 		}
 		if err != nil {
+			return err
+		}
+		if err := s.grantChanged(ctx, tx, g.Subject, g.App); err != nil {
 			return err
 		}
 		return insertAudit(ctx, tx, AuditEntry{
@@ -392,7 +413,17 @@ func (s *sqlStore) oneRequest(ctx context.Context, op, q string, args ...any) (*
 
 // Audit implements Store.
 func (s *sqlStore) Audit(ctx context.Context, n int) ([]AuditEntry, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit ORDER BY id DESC LIMIT $1`, limit(n))
+	return s.AuditEntries(ctx, AuditFilter{Limit: n})
+}
+
+// AuditEntries implements Store.
+func (s *sqlStore) AuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
+	var w where
+	if f.BeforeID != 0 {
+		w.add("id < $%d", f.BeforeID)
+	}
+	q := `SELECT ` + auditColumns + ` FROM audit` + w.sql() + w.orderLimit("id DESC", f.Limit)
+	rows, err := s.r.QueryContext(ctx, q, w.args...)
 	if err != nil {
 		return nil, s.fail("list audit", err)
 	}
@@ -416,6 +447,71 @@ func (s *sqlStore) Audit(ctx context.Context, n int) ([]AuditEntry, error) {
 	return es, nil
 }
 
+// SaveUsage implements Store: one transaction deletes the snapshots past
+// UsageRetention and replaces node's.
+func (s *sqlStore) SaveUsage(ctx context.Context, node string, data []byte, at time.Time) error {
+	at, err := prepareUsage(node, data, at)
+	if err != nil {
+		return s.fail("save usage", err)
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		// Pruning first, so that a node takes its own row last. Pruning
+		// after the upsert, two nodes whose old rows were both stale (a
+		// fleet back after a long outage) would each hold its own row and
+		// wait to delete the other's: a deadlock PostgreSQL ends by
+		// failing one of the saves.
+		_, err := tx.ExecContext(ctx, `DELETE FROM usage_snapshots WHERE updated_at < $1`, at.Add(-UsageRetention).UnixNano())
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO usage_snapshots (node, data, updated_at) VALUES ($1, $2, $3)
+			ON CONFLICT (node) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
+			node, data, at.UnixNano())
+		return err
+	})
+	if err != nil {
+		return s.fail(fmt.Sprintf("save usage of node %q", node), err)
+	}
+	return nil
+}
+
+// UsageSnapshots implements Store.
+func (s *sqlStore) UsageSnapshots(ctx context.Context, since time.Time) ([]UsageSnapshot, error) {
+	var w where
+	if !since.IsZero() {
+		if err := checkTime("since", since); err != nil {
+			return nil, s.fail("list usage snapshots", err)
+		}
+		w.add("updated_at >= $%d", since.UnixNano())
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT node, data, updated_at FROM usage_snapshots`+w.sql(), w.args...)
+	if err != nil {
+		return nil, s.fail("list usage snapshots", err)
+	}
+	defer rows.Close()
+	var us []UsageSnapshot
+	for rows.Next() {
+		var (
+			u  UsageSnapshot
+			at int64
+		)
+		if err := rows.Scan(&u.Node, &u.Data, &at); err != nil {
+			return nil, s.fail("list usage snapshots", err)
+		}
+		u.UpdatedAt = fromNanos(at)
+		us = append(us, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("list usage snapshots", err)
+	}
+	// Sorted here rather than by ORDER BY, whose ties between names would
+	// follow each database's collation.
+	slices.SortFunc(us, func(a, b UsageSnapshot) int {
+		return cmp.Or(b.UpdatedAt.Compare(a.UpdatedAt), strings.Compare(a.Node, b.Node))
+	})
+	return us, nil
+}
+
 // Ping implements Store. It reads the schema's version, which proves more
 // than a connection does: the database is there, readable and migrated.
 func (s *sqlStore) Ping(ctx context.Context) error {
@@ -437,6 +533,16 @@ func (s *sqlStore) Close() error {
 	}
 	errs = append(errs, s.w.Close())
 	return errors.Join(errs...)
+}
+
+// grantChanged tells other nodes, when the transaction commits, that
+// subject's grants for app changed; a no-op where the dialect has no way.
+func (s *sqlStore) grantChanged(ctx context.Context, tx *sql.Tx, subject, app string) error {
+	if s.d.grantChanged == "" {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, s.d.grantChanged, subject, app)
+	return err
 }
 
 // insertGrant inserts g and returns its id.
@@ -522,6 +628,11 @@ type where struct {
 func (w *where) add(cond string, v any) {
 	w.args = append(w.args, v)
 	w.conds = append(w.conds, fmt.Sprintf(cond, len(w.args)))
+}
+
+// cond appends a condition that takes no parameter.
+func (w *where) cond(cond string) {
+	w.conds = append(w.conds, cond)
 }
 
 // sql returns the clause, "" when there are no conditions.

@@ -155,7 +155,7 @@ func TestSQLiteSettings(t *testing.T) {
 		}
 		tables = append(tables, n)
 	}
-	if got, want := strings.Join(tables, ","), "audit,grants,requests,schema_migrations"; got != want {
+	if got, want := strings.Join(tables, ","), "audit,grants,requests,schema_migrations,usage_snapshots"; got != want {
 		t.Errorf("tables: got %s; want %s", got, want)
 	}
 }
@@ -232,5 +232,44 @@ func TestSQLiteOpenErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSQLiteUpgradeAddsUsageSnapshots opens a database an older Signpost
+// left at schema version 1: Open adds the usage snapshots and keeps the
+// requests.
+func TestSQLiteUpgradeAddsUsageSnapshots(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "signpost.db")
+	ms, err := loadMigrations(migrationFiles, "migrations/sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := rawSQLite(t, path)
+	if err := migrate(ctx, db, ms[:1], ""); err != nil {
+		t.Fatalf("migrate to version 1: %v", err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO requests (subject, app, justification, status, created_at)
+		VALUES ('alice', 'slack', 'work', 'pending', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s := openTestSQLite(t, path)
+	if vs := versions(t, s.r); len(vs) != len(ms) || !strings.HasPrefix(vs[1], "2:0002_usage_snapshots.sql:") {
+		t.Errorf("versions after the upgrade: got %v; want %d, the second 0002_usage_snapshots.sql", vs, len(ms))
+	}
+	if r, err := s.PendingFor(ctx, "alice", "slack"); err != nil || r == nil {
+		t.Errorf("PendingFor after the upgrade: got %v, %v; want the request from before", r, err)
+	}
+	if err := s.SaveUsage(ctx, "edge-1", []byte{1}, time.Time{}); err != nil {
+		t.Errorf("SaveUsage after the upgrade: %v", err)
+	}
+	var strict int
+	if err := s.r.QueryRowContext(ctx, `SELECT strict FROM pragma_table_list WHERE name = 'usage_snapshots'`).Scan(&strict); err != nil || strict != 1 {
+		t.Errorf("usage_snapshots STRICT: got %d, %v; want 1", strict, err)
+	}
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO usage_snapshots (node, data, updated_at) VALUES ('edge-2', 'text, not bytes', 'soon')`); err == nil {
+		t.Error("a row of the wrong types: got no error; want STRICT to refuse it")
 	}
 }

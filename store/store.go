@@ -2,16 +2,24 @@
 // a block or warn page, the grants that lift a rule for one person and one
 // app (their own "continue", or an admin's approval), and an audit trail of
 // every write. It defines the Store interface, a registry of backends chosen
-// by DSN scheme (SQLite, embedded and the default, registers itself as
-// "sqlite"; a bare file path also means SQLite), and GrantCache, the
-// short-TTL read-through cache the proxy asks on its hot path.
+// by DSN scheme, and GrantCache, the short-TTL read-through cache the proxy
+// asks on its hot path. Two backends register themselves: SQLite
+// ("sqlite:PATH", or a bare file path), embedded and the default, for one
+// node; and PostgreSQL ("postgres://…"), pooled, for a fleet of nodes that
+// share it, with a change feed (LISTEN/NOTIFY) through which every node's
+// GrantCache hears of the others' grants within moments.
+//
+// It also keeps each node's latest usage snapshot (package usage's
+// sketches of who used which app, as opaque bytes), so that every node can
+// merge the fleet's and count a person once across it.
 //
 // Every backend passes the same conformance suite (package storetest),
 // which re-opens the store to prove that what it was told survives.
 //
 // The package does not decide traffic (policy does), render pages (pages
-// does), notify anyone of a new request (webhooks do), or authenticate the
-// admin who decides (admin does): callers pass the names it records.
+// does), notify anyone of a new request (webhooks do), authenticate the
+// admin who decides (admin does), or read usage snapshots (usage does):
+// callers pass the names it records and the bytes it keeps.
 package store
 
 import (
@@ -23,6 +31,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -37,9 +46,13 @@ const (
 	StatusApproved Status = "approved"
 	// StatusDenied is a request an admin denied; its message is shown to the person.
 	StatusDenied Status = "denied"
+	// StatusDecided is not a request's status but a filter: approved or
+	// denied (RequestFilter.Status).
+	StatusDecided Status = "decided"
 )
 
-// Valid reports whether s is one of the defined statuses.
+// Valid reports whether s is a status a request can have: pending,
+// approved or denied (not StatusDecided, which only filters).
 func (s Status) Valid() bool {
 	switch s {
 	case StatusPending, StatusApproved, StatusDenied:
@@ -171,6 +184,16 @@ type AuditEntry struct {
 	Detail string
 }
 
+// UsageSnapshot is one node's latest usage snapshot.
+type UsageSnapshot struct {
+	// Node is the name of the node that saved it.
+	Node string
+	// Data is the snapshot as the node saved it; the store does not read it.
+	Data []byte
+	// UpdatedAt is when the node saved it, in UTC.
+	UpdatedAt time.Time
+}
+
 // Decision is an admin's answer to a pending request.
 type Decision struct {
 	// Approve grants access for GrantFor; false denies.
@@ -187,6 +210,8 @@ type Decision struct {
 
 // RequestFilter selects requests, newest first. Zero fields match everything.
 type RequestFilter struct {
+	// Status is a request status, or StatusDecided for approved and
+	// denied requests together.
 	Status  Status
 	Subject string
 	App     string
@@ -204,9 +229,21 @@ type GrantFilter struct {
 	ActiveAt time.Time
 	Subject  string
 	App      string
+	// RequestID, when non-zero, returns only the grant made by approving
+	// that request.
+	RequestID int64
 	// Limit bounds the answer; 0 means DefaultLimit, and it is capped at MaxLimit.
 	Limit int
 	// BeforeID, when non-zero, returns only grants with smaller ids.
+	BeforeID int64
+}
+
+// AuditFilter selects audit entries, newest first.
+type AuditFilter struct {
+	// Limit bounds the answer; 0 means DefaultLimit, and it is capped at MaxLimit.
+	Limit int
+	// BeforeID, when non-zero, returns only entries with smaller ids: the
+	// next page after a page whose last id it is.
 	BeforeID int64
 }
 
@@ -224,6 +261,14 @@ const (
 	DefaultLimit = 100
 	// MaxLimit is the most rows one listing returns.
 	MaxLimit = 1000
+	// MaxUsageSnapshot is the largest usage snapshot SaveUsage accepts, in
+	// bytes. Real ones are a few MiB.
+	MaxUsageSnapshot = 64 << 20
+	// UsageRetention is how long a node's usage snapshot is kept after the
+	// node last saved it: SaveUsage deletes those older, so that nodes
+	// gone for good (replaced pods, renamed hosts) drop out of the fleet's
+	// figures and free their space.
+	UsageRetention = 40 * 24 * time.Hour
 )
 
 // Errors a Store returns, wrapped with context; test with errors.Is.
@@ -235,16 +280,19 @@ var (
 	// request from one subject for one app.
 	ErrConflict = errors.New("conflict")
 	// ErrInvalid means the input was rejected before reaching the database:
-	// a missing or over-long field, text that is not UTF-8, a bad duration.
+	// a missing or over-long field, text that is not UTF-8, a bad duration,
+	// a usage snapshot over MaxUsageSnapshot.
 	ErrInvalid = errors.New("invalid input")
 	// ErrUnavailable means the database could not answer: unreachable,
 	// locked past the busy timeout, out of time, or the store is closed.
 	ErrUnavailable = errors.New("store unavailable")
 )
 
-// Store keeps access requests, grants and their audit trail. Every write
-// is audited in the same transaction. Times are stored in UTC and returned
-// in UTC. Implementations are safe for concurrent use.
+// Store keeps access requests, grants and their audit trail, and the
+// nodes' usage snapshots. Every write to requests and grants is audited in
+// the same transaction; saving a usage snapshot, which decides nothing, is
+// not. Times are stored in UTC and returned in UTC. Implementations are
+// safe for concurrent use.
 type Store interface {
 	// CreateRequest stores a new pending request and returns it with its
 	// id. The request is durable when CreateRequest returns. It returns
@@ -282,12 +330,58 @@ type Store interface {
 	// PendingFor returns subject's pending request for app, or nil.
 	PendingFor(ctx context.Context, subject, app string) (*Request, error)
 	// Audit returns the newest limit audit entries, newest first; limit 0
-	// means DefaultLimit, capped at MaxLimit.
+	// means DefaultLimit, capped at MaxLimit. It is AuditEntries with a
+	// limit only.
 	Audit(ctx context.Context, limit int) ([]AuditEntry, error)
+	// AuditEntries lists audit entries matching f, newest first.
+	AuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+	// SaveUsage stores node's latest usage snapshot, replacing its
+	// previous one, and deletes every node's snapshot last saved more than
+	// UsageRetention before at. The last save wins, whatever its at, so a
+	// node saves from one goroutine at a time; a zero at means now. It
+	// returns ErrInvalid for a node name that is empty, over MaxName
+	// characters or not printable, for empty data or data over
+	// MaxUsageSnapshot bytes, and for a time out of range. It is not
+	// audited.
+	SaveUsage(ctx context.Context, node string, data []byte, at time.Time) error
+	// UsageSnapshots returns every node's latest snapshot saved at or after
+	// since, newest first, then by node name byte by byte; a zero since
+	// returns them all.
+	// Each node's snapshot may be up to MaxUsageSnapshot bytes, so pass the
+	// oldest time worth merging.
+	UsageSnapshots(ctx context.Context, since time.Time) ([]UsageSnapshot, error)
 	// Ping checks that the database answers; for readiness probes.
 	Ping(ctx context.Context) error
 	// Close releases the database. Later calls return ErrUnavailable.
 	Close() error
+}
+
+// GrantChange names the subject and app whose grants another node (or
+// this one) changed: a grant added, an approval, a revocation. The zero
+// GrantChange means that any grant may have changed, because changes may
+// have been missed (the feed reconnected): forget everything.
+type GrantChange struct {
+	Subject, App string
+}
+
+// All reports whether c stands for every grant: the zero GrantChange.
+func (c GrantChange) All() bool {
+	return c == GrantChange{}
+}
+
+// ChangeFeed is implemented by stores that several nodes share
+// (PostgreSQL), so that each node's GrantCache hears of the others'
+// writes within moments instead of after its TTL. A single-node store
+// (SQLite) does not implement it: its only writer is its own cache.
+type ChangeFeed interface {
+	// Changes returns a channel of the grant changes committed from now
+	// on, by any node, until ctx ends or the store closes; then it closes
+	// the channel. When the feed (re)connects it sends the zero
+	// GrantChange, since changes made while it was away were missed. The
+	// feed reconnects by itself; the reader must keep reading, or the
+	// feed waits for it. It returns an error only if the store is closed
+	// or ctx has ended.
+	Changes(ctx context.Context) (<-chan GrantChange, error)
 }
 
 // Opener opens a store for a DSN of its scheme. It receives the whole DSN,
@@ -505,6 +599,44 @@ func prepareGrant(g Grant) (Grant, error) {
 	}
 	g.ID, g.RevokedAt, g.RevokedBy = 0, time.Time{}, ""
 	return g, nil
+}
+
+// prepareUsage validates a usage snapshot to save and fills its time.
+func prepareUsage(node string, data []byte, at time.Time) (time.Time, error) {
+	if err := checkNode(node); err != nil {
+		return time.Time{}, err
+	}
+	switch {
+	case len(data) == 0:
+		return time.Time{}, fmt.Errorf("%w: the usage snapshot is empty", ErrInvalid)
+	case len(data) > MaxUsageSnapshot:
+		return time.Time{}, fmt.Errorf("%w: the usage snapshot is %d bytes; at most %d are allowed", ErrInvalid, len(data), MaxUsageSnapshot)
+	}
+	at = orNow(at)
+	if err := checkTime("saved at", at); err != nil {
+		return time.Time{}, err
+	}
+	// The cutoff must be representable too, or the query would compare
+	// with a wrapped-around number.
+	if err := checkTime("retention cutoff", at.Add(-UsageRetention)); err != nil {
+		return time.Time{}, err
+	}
+	return at, nil
+}
+
+// checkNode rejects a node name that is not 1 to MaxName printable
+// characters (spaces allowed, not alone): names show in the admin's pages
+// and logs, where a control character could forge a line.
+func checkNode(node string) error {
+	if err := checkText("node name", node, MaxName, true); err != nil {
+		return err
+	}
+	for _, r := range node {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("%w: node name %q holds the unprintable character %U", ErrInvalid, node, r)
+		}
+	}
+	return nil
 }
 
 // limit returns n bounded to [1, MaxLimit], DefaultLimit when n <= 0.

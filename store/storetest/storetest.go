@@ -1,6 +1,8 @@
 // Package storetest is the conformance suite every store backend passes:
 // each method of store.Store, its errors, its ordering and filters, its
-// audit trail, concurrent use, and persistence across Close and Open. The
+// audit trail, the usage snapshots (replacement, the since filter,
+// pruning, the size limit), concurrent use, and persistence across Close
+// and Open. The
 // SQLite backend runs it in its tests; another backend (PostgreSQL) runs
 // the same suite against its own databases.
 //
@@ -47,6 +49,15 @@ func Run(t *testing.T, newDSN func(t *testing.T) string) {
 		{"Audit", testAudit},
 		{"Concurrency", testConcurrency},
 		{"Persistence", testPersistence},
+		{"UsageSave", testUsageSave},
+		{"UsageReplace", testUsageReplace},
+		{"UsageTwoNodes", testUsageTwoNodes},
+		{"UsageSince", testUsageSince},
+		{"UsagePruning", testUsagePruning},
+		{"UsageValidation", testUsageValidation},
+		{"UsageSizeLimit", testUsageSizeLimit},
+		{"UsageConcurrency", testUsageConcurrency},
+		{"UsagePersistence", testUsagePersistence},
 		{"CanceledContext", testCanceledContext},
 		{"Closed", testClosed},
 	} {
@@ -290,6 +301,10 @@ func testRequestsFilterAndOrder(t *testing.T, h *harness) {
 		{"pending", store.RequestFilter{Status: store.StatusPending}, []int64{b2.ID, b1.ID, a1.ID}},
 		{"approved", store.RequestFilter{Status: store.StatusApproved}, []int64{a2.ID}},
 		{"denied", store.RequestFilter{Status: store.StatusDenied}, []int64{c1.ID}},
+		{"decided", store.RequestFilter{Status: store.StatusDecided}, []int64{c1.ID, a2.ID}},
+		{"decided, next page", store.RequestFilter{Status: store.StatusDecided, Limit: 1, BeforeID: c1.ID}, []int64{a2.ID}},
+		{"decided and subject", store.RequestFilter{Status: store.StatusDecided, Subject: "carol"}, []int64{c1.ID}},
+		{"decided and app", store.RequestFilter{Status: store.StatusDecided, App: "slack"}, []int64{}},
 		{"subject", store.RequestFilter{Subject: "alice"}, []int64{a2.ID, a1.ID}},
 		{"app", store.RequestFilter{App: "slack"}, []int64{b1.ID, a1.ID}},
 		{"subject and app", store.RequestFilter{Subject: "bob", App: "zoom"}, []int64{b2.ID}},
@@ -513,6 +528,15 @@ func testAddGrant(t *testing.T, h *harness) {
 		t.Fatalf("Grants: %v", err)
 	}
 	wantEqual(t, "Grants", gs, []store.Grant{byAdmin, want})
+	gs, err = s.Grants(ctx, store.GrantFilter{RequestID: req.ID})
+	if err != nil {
+		t.Fatalf("Grants(request %d): %v", req.ID, err)
+	}
+	wantEqual(t, "Grants of one request", gs, []store.Grant{byAdmin})
+	gs, err = s.Grants(ctx, store.GrantFilter{RequestID: req.ID + 1})
+	if err != nil || len(gs) != 0 {
+		t.Errorf("Grants of a request without one: got %d grants, %v; want none", len(gs), err)
+	}
 }
 
 func testAddGrantValidation(t *testing.T, h *harness) {
@@ -808,6 +832,28 @@ func testAudit(t *testing.T, h *harness) {
 	if err != nil || len(two) != 2 || two[0].Action != store.ActionGrantAdded {
 		t.Errorf("Audit(2): got %d entries, %v; want the 2 newest", len(two), err)
 	}
+	if len(es) != len(want) {
+		return
+	}
+	for _, tc := range []struct {
+		name string
+		f    store.AuditFilter
+		want []store.AuditEntry
+	}{
+		{"all", store.AuditFilter{}, es},
+		{"first page", store.AuditFilter{Limit: 3}, es[:3]},
+		{"next page", store.AuditFilter{Limit: 3, BeforeID: es[2].ID}, es[3:6]},
+		{"last page", store.AuditFilter{Limit: 3, BeforeID: es[5].ID}, es[6:]},
+		{"past the end", store.AuditFilter{BeforeID: es[6].ID}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.AuditEntries(ctx, tc.f)
+			if err != nil {
+				t.Fatalf("AuditEntries(%+v): %v", tc.f, err)
+			}
+			wantEqual(t, fmt.Sprintf("AuditEntries(%+v)", tc.f), got, tc.want)
+		})
+	}
 }
 
 func testConcurrency(t *testing.T, h *harness) {
@@ -939,6 +985,16 @@ func testCanceledContext(t *testing.T, h *harness) {
 	if err != nil || len(gs) != 0 {
 		t.Errorf("grants after canceled writes: got %d, %v; want none", len(gs), err)
 	}
+	if err := s.SaveUsage(ctx, "edge-1", snapshotData("canceled"), t0); err == nil {
+		t.Error("SaveUsage with a canceled context: got no error; want one")
+	}
+	if _, err := s.UsageSnapshots(ctx, time.Time{}); err == nil {
+		t.Error("UsageSnapshots with a canceled context: got no error; want one")
+	}
+	us, err := s.UsageSnapshots(context.Background(), time.Time{})
+	if err != nil || len(us) != 0 {
+		t.Errorf("usage snapshots after a canceled save: got %d, %v; want none", len(us), err)
+	}
 }
 
 func testClosed(t *testing.T, h *harness) {
@@ -960,4 +1016,7 @@ func testClosed(t *testing.T, h *harness) {
 	wantErr(t, "ActiveGrant after Close", err, store.ErrUnavailable)
 	_, err = s.Requests(ctx, store.RequestFilter{})
 	wantErr(t, "Requests after Close", err, store.ErrUnavailable)
+	wantErr(t, "SaveUsage after Close", s.SaveUsage(ctx, "edge-1", snapshotData("closed"), t0), store.ErrUnavailable)
+	_, err = s.UsageSnapshots(ctx, time.Time{})
+	wantErr(t, "UsageSnapshots after Close", err, store.ErrUnavailable)
 }
