@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	textdist "github.com/signpost-gateway/signpost/internal/suggest"
 )
 
 // Branding is what an organisation sets about its pages. The zero value is
@@ -172,37 +174,11 @@ func checkTexts(texts map[string]map[string]string, cat catalog) []error {
 
 // suggest names the known key nearest to key, when one is close.
 func suggest(key string, known map[string]string) string {
-	best, bestD := "", len(key)/3+1
-	for _, k := range sortedKeys(known) {
-		if d := distance(key, k); d < bestD {
-			best, bestD = k, d
-		}
-	}
+	best := textdist.Nearest(key, sortedKeys(known), len(key)/3)
 	if best == "" {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// distance is the Levenshtein distance between a and b, in bytes.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // braced writes placeholder names as "{a}, {b}", or "none".
