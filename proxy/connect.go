@@ -67,7 +67,8 @@ func (g *Gateway) handleConnect(authority string, ctx *goproxy.ProxyCtx) (*gopro
 	if port != 443 {
 		origin = hostport
 	}
-	ctx.UserData = &tunnel{id: id, host: hm, hostport: hostport, authority: origin, verdict: v}
+	ctx.UserData = &tunnel{id: id, host: hm, hostport: hostport, authority: origin, verdict: v,
+		conn: interceptConn(ctx.Req, rs.cfg.Proxy.ReadHeaderTimeout), idle: rs.cfg.Proxy.IdleTimeout}
 	g.record(v, http.StatusOK)
 	return g.mitm, hostport
 }

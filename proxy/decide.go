@@ -57,6 +57,8 @@ type verdict struct {
 	// scheme and authority ("host" or "host:port", as in a URL) name the
 	// origin the person is on, for same-origin redirects.
 	scheme, authority string
+	// tunnel is the intercepted tunnel a request came through, or nil.
+	tunnel *tunnel
 }
 
 // tunnel is what an intercepted CONNECT hands to the requests inside it,
@@ -68,6 +70,28 @@ type tunnel struct {
 	hostport  string // what the CONNECT named, normalised: where inner requests go
 	authority string // the origin's authority as a browser writes it: no :443
 	verdict   *verdict
+	// conn is the client connection, when the proxy's own server accepted
+	// it: inner requests move its read deadline (see NewServer).
+	conn net.Conn
+	// idle is how long the client may wait before its next request.
+	idle time.Duration
+}
+
+// requestStarted lifts the read deadline while a request's body may still
+// be arriving (an upload may take long).
+func (t *tunnel) requestStarted() {
+	if t != nil && t.conn != nil {
+		_ = t.conn.SetReadDeadline(time.Time{})
+	}
+}
+
+// responseSent gives the client idle time for its next request head; a
+// 101 (WebSocket) keeps no deadline.
+func (t *tunnel) responseSent(status int) {
+	if t == nil || t.conn == nil || status == http.StatusSwitchingProtocols {
+		return
+	}
+	_ = t.conn.SetReadDeadline(time.Now().Add(t.idle))
 }
 
 // refusal is a request the proxy answers itself with an error.

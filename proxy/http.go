@@ -63,7 +63,8 @@ func (g *Gateway) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http
 
 // handleIntercepted decides one request inside an intercepted tunnel.
 func (g *Gateway) handleIntercepted(rs *ruleset, req *http.Request, ctx *goproxy.ProxyCtx, t *tunnel) (*http.Request, *http.Response) {
-	v := &verdict{kind: KindIntercepted, ref: newRef(), start: time.Now(), id: t.id}
+	t.requestStarted()
+	v := &verdict{kind: KindIntercepted, ref: newRef(), start: time.Now(), id: t.id, tunnel: t}
 	// goproxy builds the inner URL from the inner Host header. A Host (or
 	// SNI) naming another site than the CONNECT is domain fronting: refuse.
 	inner, err := classify.Normalize(req.URL.Host)
@@ -331,6 +332,12 @@ func (g *Gateway) handleResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *ht
 	}
 	if ctx.Req != nil && len(ctx.Req.TransferEncoding) > 0 {
 		resp.Close = true
+	}
+	switch u := ctx.UserData.(type) {
+	case *tunnel:
+		u.responseSent(resp.StatusCode)
+	case *verdict:
+		u.tunnel.responseSent(resp.StatusCode)
 	}
 	if resp.Close {
 		resp.Header.Set("Connection", "close")

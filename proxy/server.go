@@ -1,10 +1,15 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/elazarl/goproxy"
 
@@ -41,7 +46,12 @@ func NewProxy(opts Options) (*goproxy.ProxyHttpServer, *Gateway, error) {
 // clients cannot hold connections open), an idle timeout for keep-alive
 // connections and a bound on header size. Tunnels are hijacked connections
 // and are not subject to these timeouts.
+//
+// Connections goproxy hijacks for interception lose net/http's deadlines;
+// the server's hooks give them one (see connInfo), so that a client that
+// goes silent inside an intercepted tunnel is cut like any other.
 func NewServer(cfg config.Proxy, h http.Handler, logger *slog.Logger) *http.Server {
+	var conns sync.Map // net.Conn → *connInfo, until hijacked or closed
 	return &http.Server{
 		Addr:              cfg.Listen,
 		Handler:           h,
@@ -49,7 +59,52 @@ func NewServer(cfg config.Proxy, h http.Handler, logger *slog.Logger) *http.Serv
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          log.New(slogWriter{logger}, "", 0),
+		// ConnContext runs when a connection is accepted: its connInfo rides
+		// in every request's context, where handleConnect finds it.
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			ci := &connInfo{conn: c}
+			conns.Store(c, ci)
+			return context.WithValue(ctx, connInfoKey{}, ci)
+		},
+		// ConnState runs after Hijack has cleared the connection's deadlines:
+		// an intercepted tunnel gets a read deadline for its TLS handshake and
+		// first request; a plain tunnel gets none (it may idle for hours).
+		ConnState: func(c net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateHijacked:
+				if v, ok := conns.LoadAndDelete(c); ok {
+					if ci := v.(*connInfo); ci.intercept.Load() {
+						_ = c.SetReadDeadline(time.Now().Add(ci.headerTimeout))
+					}
+				}
+			case http.StateClosed:
+				conns.Delete(c)
+			}
+		},
 	}
+}
+
+// connInfo is what the proxy knows of one client connection.
+type connInfo struct {
+	conn net.Conn
+	// headerTimeout is written before intercept is set, and read after.
+	headerTimeout time.Duration
+	intercept     atomic.Bool
+}
+
+type connInfoKey struct{}
+
+// interceptConn marks the CONNECT's client connection as intercepted and
+// returns it, when the proxy's own server accepted it (an embedding
+// gateway's server has no such hooks).
+func interceptConn(req *http.Request, headerTimeout time.Duration) net.Conn {
+	ci, ok := req.Context().Value(connInfoKey{}).(*connInfo)
+	if !ok {
+		return nil
+	}
+	ci.headerTimeout = headerTimeout
+	ci.intercept.Store(true)
+	return ci.conn
 }
 
 // slogWriter turns net/http's server log lines into debug records: they are
