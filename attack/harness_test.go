@@ -231,7 +231,7 @@ func startGateway(t testing.TB, s setup) *gateway {
 	}
 	g.srv = proxy.NewServer(cfg.Proxy, p, logger)
 	served := make(chan struct{})
-	go func() { defer close(served); _ = g.srv.Serve(ln) }()
+	go func() { defer close(served); _ = g.srv.Serve(proxy.Listener(ln)) }()
 	g.addr = ln.Addr().String()
 	g.url = &url.URL{Scheme: "http", Host: g.addr}
 	gw.SetSelf(g.addr)

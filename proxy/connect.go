@@ -68,7 +68,8 @@ func (g *Gateway) handleConnect(authority string, ctx *goproxy.ProxyCtx) (*gopro
 		origin = hostport
 	}
 	ctx.UserData = &tunnel{id: id, host: hm, hostport: hostport, authority: origin, verdict: v,
-		conn: interceptConn(ctx.Req, rs.cfg.Proxy.ReadHeaderTimeout), idle: rs.cfg.Proxy.IdleTimeout}
+		conn: interceptConn(ctx.Req, rs.cfg.Proxy.ReadHeaderTimeout), idle: rs.cfg.Proxy.IdleTimeout,
+		maxHeader: int64(rs.cfg.Proxy.MaxHeaderBytes)}
 	g.record(v, http.StatusOK)
 	return g.mitm, hostport
 }

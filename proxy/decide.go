@@ -75,6 +75,8 @@ type tunnel struct {
 	conn net.Conn
 	// idle is how long the client may wait before its next request.
 	idle time.Duration
+	// maxHeader bounds each request head inside the tunnel.
+	maxHeader int64
 }
 
 // requestStarted lifts the read deadline while a request's body may still
@@ -82,6 +84,9 @@ type tunnel struct {
 func (t *tunnel) requestStarted() {
 	if t != nil && t.conn != nil {
 		_ = t.conn.SetReadDeadline(time.Time{})
+		if cc, ok := t.conn.(*clientConn); ok {
+			cc.limit(0)
+		}
 	}
 }
 
@@ -92,6 +97,9 @@ func (t *tunnel) responseSent(status int) {
 		return
 	}
 	_ = t.conn.SetReadDeadline(time.Now().Add(t.idle))
+	if cc, ok := t.conn.(*clientConn); ok {
+		cc.limit(t.maxHeader + recordAllowance)
+	}
 }
 
 // refusal is a request the proxy answers itself with an error.

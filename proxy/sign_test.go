@@ -91,3 +91,12 @@ var _ interface {
 	ReadFrom(io.Reader) (int64, error)
 	WriteTo(io.Writer) (int64, error)
 } = (*trackedConn)(nil)
+
+// The client connection wrapper keeps the same: goproxy's half-close and
+// the splice path for tunnels.
+var _ interface {
+	CloseWrite() error
+	CloseRead() error
+	ReadFrom(io.Reader) (int64, error)
+	WriteTo(io.Writer) (int64, error)
+} = (*clientConn)(nil)

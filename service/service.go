@@ -232,7 +232,7 @@ func (n *Node) Start() error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       time.Minute,
 	}
-	n.serve(n.proxySrv, n.proxyLn)
+	n.serve(n.proxySrv, proxy.Listener(n.proxyLn))
 	n.serve(n.adminSrv, n.adminLn)
 	if n.opts.ConfigDir != "" && !n.opts.DisableWatch {
 		// Files changed by an editor, a git checkout or Kubernetes' ConfigMap
