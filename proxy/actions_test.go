@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -322,3 +323,45 @@ func TestPooledInterceptedConnectionIsSentToANewTunnelAfterContinue(t *testing.T
 }
 
 func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
+
+// countingStore counts the per-person reads a page makes.
+type countingStore struct {
+	store.Store
+	mu      sync.Mutex
+	pending int
+}
+
+func (c *countingStore) PendingFor(ctx context.Context, subject, app string) (*store.Request, error) {
+	c.mu.Lock()
+	c.pending++
+	c.mu.Unlock()
+	return c.Store.PendingFor(ctx, subject, app)
+}
+
+func (c *countingStore) reads() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pending
+}
+
+func TestPageViewsReuseWhatTheStoreSaid(t *testing.T) {
+	h := startWithStore(t, allowLoopback+testPolicy)
+	cs := &countingStore{Store: h.store}
+	h.gw.SetStoreForTest(cs)
+	c := h.client()
+	_, page := h.get(c, "https://wetransfer.com/")
+	h.get(c, "https://wetransfer.com/again")
+	if n := cs.reads(); n != 1 {
+		t.Fatalf("two page views read the person's requests %d times; want once", n)
+	}
+	// A request invalidates what was read: the next page says it is pending.
+	form := formOf(t, page, "/.signpost/request")
+	form.Set("justification", "Sending a 4 GB video to the agency.")
+	if resp, _ := h.post(c, "https://wetransfer.com/.signpost/request", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("request: %d", resp.StatusCode)
+	}
+	_, page = h.get(c, "https://wetransfer.com/")
+	if strings.Contains(page, `action="/.signpost/request"`) {
+		t.Fatal("after a request the page still offers the form: the cached state was not invalidated")
+	}
+}

@@ -216,13 +216,36 @@ func (g *Gateway) pageState(parent context.Context, p *pages.Interstitial, v *ve
 	if n, err := g.colleagues(ctx, v.app.ID); err == nil {
 		p.Colleagues = n
 	}
-	if r, err := g.opts.Store.PendingFor(ctx, sub, v.app.ID); err == nil && r != nil {
-		p.Pending = true
+	key := sub + "\x00" + v.app.ID
+	if st, ok := g.personal.Get(key); ok && time.Since(st.at) < personalTTL {
+		p.Pending, p.Denied = st.pending, st.denied
+		return
 	}
-	if r, err := g.opts.Store.LatestDecided(ctx, sub, v.app.ID); err == nil && r != nil && r.Status == store.StatusDenied {
-		p.Denied = &pages.Denial{At: r.DecidedAt, Message: r.Message}
+	st := personalState{at: time.Now()}
+	pending, err1 := g.opts.Store.PendingFor(ctx, sub, v.app.ID)
+	decided, err2 := g.opts.Store.LatestDecided(ctx, sub, v.app.ID)
+	st.pending = err1 == nil && pending != nil
+	if err2 == nil && decided != nil && decided.Status == store.StatusDenied {
+		st.denied = &pages.Denial{At: decided.DecidedAt, Message: decided.Message}
+	}
+	p.Pending, p.Denied = st.pending, st.denied
+	if err1 == nil && err2 == nil {
+		g.personal.Add(key, st)
 	}
 }
+
+// personalState is what a page shows about one person and one app: a
+// pending request, a denial. A person reloading a page, or a browser
+// fetching it twice, should not cost two database queries each time.
+type personalState struct {
+	at      time.Time
+	pending bool
+	denied  *pages.Denial
+}
+
+// personalTTL bounds how long an admin's decision may take to show on a
+// page: the page is informational, the grant itself is checked apart.
+const personalTTL = 5 * time.Second
 
 // colleagues counts the people who asked for app, cached briefly: every
 // page view shows it, and it changes only when someone asks.

@@ -111,6 +111,7 @@ type Gateway struct {
 	continues  *limiter
 	requests   *limiter
 	requesters *lru.Cache[string, countAt]
+	personal   *lru.Cache[string, personalState]
 }
 
 // ruleset is everything a decision reads, swapped as one pointer.
@@ -146,6 +147,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g.continues, g.requests = newLimiter(), newLimiter()
 	g.requesters, _ = lru.New[string, countAt](4096)
+	g.personal, _ = lru.New[string, personalState](16384)
 	if opts.CA != nil {
 		g.certs = ca.NewCertCache(opts.CertCacheSize)
 		// goproxy calls TLSConfig after answering the CONNECT with 200, with
