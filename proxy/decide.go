@@ -59,6 +59,12 @@ type verdict struct {
 	scheme, authority string
 	// tunnel is the intercepted tunnel a request came through, or nil.
 	tunnel *tunnel
+	// decided is how long the decision took, for a request that is then
+	// forwarded (its line is written when the response has been sent).
+	decided time.Duration
+	// bytes is the response body sent to the client (0 for a CONNECT: its
+	// bytes are on the "tunnel closed" line).
+	bytes int64
 }
 
 // tunnel is what an intercepted CONNECT hands to the requests inside it,

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/elazarl/goproxy"
@@ -123,6 +124,7 @@ func hostForURL(h string) string {
 func (g *Gateway) forward(rs *ruleset, req *http.Request, ctx *goproxy.ProxyCtx, v *verdict) (*http.Request, *http.Response) {
 	rs.auth.Strip(req.Header)
 	removeHopHeaders(req.Header)
+	v.decided = time.Since(v.start)
 	ctx.UserData = v
 	ctx.RoundTripper = goproxy.RoundTripperFunc(g.roundTrip)
 	return req, nil
@@ -148,9 +150,40 @@ func (g *Gateway) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Res
 		if err == nil {
 			g.metrics.ttfb.Observe(time.Since(v.start).Seconds())
 		}
-		g.record(v, resp.StatusCode)
+		if resp.StatusCode == http.StatusSwitchingProtocols || resp.Body == nil || resp.Body == http.NoBody {
+			g.record(v, resp.StatusCode)
+		} else {
+			// The decision's line is written when the body has been sent, so
+			// that it carries the bytes (goproxy always closes the body).
+			status := resp.StatusCode
+			resp.Body = &countedBody{ReadCloser: resp.Body, done: func(n int64) {
+				v.bytes = n
+				g.record(v, status)
+			}}
+		}
 	}
 	return resp, nil
+}
+
+// countedBody counts a response body's bytes and reports them once, on
+// Close.
+type countedBody struct {
+	io.ReadCloser
+	n    int64
+	once sync.Once
+	done func(n int64)
+}
+
+func (b *countedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+func (b *countedBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(func() { b.done(b.n) })
+	return err
 }
 
 // page answers a warned or blocked request with the interstitial, or with
@@ -179,6 +212,7 @@ func (g *Gateway) page(rs *ruleset, req *http.Request, v *verdict) *http.Respons
 		}
 		resp := goproxy.NewResponse(req, "application/json", status, string(body))
 		pages.SetJSONHeaders(resp.Header)
+		v.bytes = int64(len(body))
 		g.record(v, status)
 		return resp
 	}
@@ -202,8 +236,10 @@ func (g *Gateway) page(rs *ruleset, req *http.Request, v *verdict) *http.Respons
 		p.StatusURL = pathRequests
 	}
 	g.metrics.pageViews.WithLabelValues(labelApp(v.app), d.Action.String()).Inc()
+	resp := g.render(rs, req, status, func(w io.Writer) error { return rs.pages.Interstitial(w, p) })
+	v.bytes = resp.ContentLength
 	g.record(v, status)
-	return g.render(rs, req, status, func(w io.Writer) error { return rs.pages.Interstitial(w, p) })
+	return resp
 }
 
 // pageState fills in what the store knows: how many colleagues asked for

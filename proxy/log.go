@@ -22,6 +22,7 @@ const (
 	LogRule     = "rule"
 	LogReason   = "reason"
 	LogStatus   = "status"
+	LogBytes    = "bytes"
 	LogDuration = "duration"
 	LogError    = "error"
 	// LogBytesUp and LogBytesDown are a tunnel's bytes to and from the
@@ -50,7 +51,11 @@ func (g *Gateway) record(v *verdict, status int) {
 		}
 	}
 	if v.kind != KindIntercepted || v.decision.Action.Intercepts() {
-		g.metrics.decisionSeconds.Observe(elapsed.Seconds())
+		d := elapsed
+		if v.decided > 0 {
+			d = v.decided
+		}
+		g.metrics.decisionSeconds.Observe(d.Seconds())
 	}
 	if !g.logDecisions() {
 		return
@@ -78,6 +83,7 @@ func (g *Gateway) record(v *verdict, status int) {
 		slog.String(LogRule, rule),
 		slog.String(LogReason, string(v.decision.Reason)),
 		slog.Int(LogStatus, status),
+		slog.Int64(LogBytes, v.bytes),
 		slog.Duration(LogDuration, elapsed),
 	)
 }

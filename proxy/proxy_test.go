@@ -691,6 +691,12 @@ func TestAttachToAnotherGateway(t *testing.T) {
 			t.Errorf("GET %s: got %d; want %d", tt.url, resp.StatusCode, tt.status)
 		}
 	}
+	// A forwarded request is counted when goproxy has closed the origin's
+	// body, which may be just after the client got its answer.
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.CollectAndCount(reg, "signpost_proxy_decisions_total") != 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if got := testutil.CollectAndCount(reg, "signpost_proxy_decisions_total"); got != 2 {
 		t.Errorf("decision series: got %d; want 2", got)
 	}
@@ -921,5 +927,33 @@ func TestTunnelBytesAreCountedWhenItCloses(t *testing.T) {
 	}
 	if !strings.Contains(h.logs.String(), `"msg":"tunnel closed"`) || !strings.Contains(h.logs.String(), `"app":"microsoft-teams","bytes_up":`) {
 		t.Fatalf("no tunnel-closed line with bytes:\n%s", h.logs.String())
+	}
+}
+
+func TestDecisionLinesCarryBytes(t *testing.T) {
+	h := start(t, setup{yaml: allowLoopback + testPolicy})
+	h.origin.Handle = func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, strings.Repeat("b", 1234)) }
+	c := h.client()
+	h.get(c, "http://teams.microsoft.com/x")
+	_, page := h.get(c, "http://wetransfer.com/")
+	var forwarded, paged bool
+	// The forwarded request's line is written when goproxy closes the
+	// origin's body, which may be just after the client has read it.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !(forwarded && paged); time.Sleep(10 * time.Millisecond) {
+		for _, l := range strings.Split(h.logs.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) != nil || m["msg"] != "decision" {
+				continue
+			}
+			switch m["app"] {
+			case "microsoft-teams":
+				forwarded = m["bytes"] == float64(1234)
+			case "wetransfer":
+				paged = m["bytes"] == float64(len(page))
+			}
+		}
+	}
+	if !forwarded || !paged {
+		t.Fatalf("decision lines lack the bytes sent (forwarded %v, page %v):\n%s", forwarded, paged, h.logs.String())
 	}
 }
