@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/signpost-gateway/signpost/ca"
+	"github.com/signpost-gateway/signpost/internal/testkit"
 )
 
 // signpostBinary returns the signpost binary that TestMain builds in the
@@ -39,7 +40,7 @@ type process struct {
 	cmd     *exec.Cmd
 	proxy   string
 	admin   string
-	stderr  *syncBuffer
+	stderr  *testkit.LogBuffer
 	exited  chan struct{}
 	exitErr error
 }
@@ -48,7 +49,7 @@ type process struct {
 // "signpost started" line, which names the listeners' addresses.
 func startBinary(t *testing.T, cfgDir, data string) *process {
 	t.Helper()
-	p := &process{stderr: &syncBuffer{}, exited: make(chan struct{})}
+	p := &process{stderr: &testkit.LogBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(signpostBinary(t), "run", "--config", cfgDir, "--data", data, "--watch=false", "--log-format", "json")
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + data}
 	pr, pw := io.Pipe()

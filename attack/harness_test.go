@@ -132,24 +132,6 @@ func (r *resolver) Resolve(ctx context.Context, hostport string) (string, error)
 	return r.origin.Resolve(ctx, hostport)
 }
 
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // gateway is the real proxy: goproxy with Signpost attached, served by
 // proxy.NewServer on loopback, as the binary runs it.
 type gateway struct {
@@ -161,7 +143,7 @@ type gateway struct {
 	p      *goproxy.ProxyHttpServer
 	srv    *http.Server
 	reg    *prometheus.Registry
-	logs   *syncBuffer
+	logs   *testkit.LogBuffer
 	store  store.Store
 	key    []byte
 	addr   string
@@ -192,7 +174,7 @@ func loadConfig(t testing.TB, yaml string) *config.Config {
 func startGateway(t testing.TB, s setup) *gateway {
 	t.Helper()
 	origin := testkit.NewOrigin(t, originNames...)
-	g := &gateway{t: t, origin: origin, logs: &syncBuffer{}, reg: prometheus.NewRegistry(),
+	g := &gateway{t: t, origin: origin, logs: &testkit.LogBuffer{}, reg: prometheus.NewRegistry(),
 		res: newResolver(origin)}
 	cfg := loadConfig(t, s.yaml)
 	if !s.noCA {

@@ -28,7 +28,7 @@ type node struct {
 	n      *service.Node
 	origin *testkit.Origin
 	res    *resolver
-	logs   *syncBuffer
+	logs   *testkit.LogBuffer
 	dir    string // configuration directory
 	data   string // data directory
 	token  string
@@ -42,7 +42,7 @@ func startNode(t testing.TB, files map[string]string) *node {
 	t.Helper()
 	origin := testkit.NewOrigin(t, originNames...)
 	nd := &node{t: t, origin: origin, res: newResolver(origin),
-		logs: &syncBuffer{}, dir: t.TempDir(), data: t.TempDir()}
+		logs: &testkit.LogBuffer{}, dir: t.TempDir(), data: t.TempDir()}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(nd.dir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)

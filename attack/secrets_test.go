@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/signpost-gateway/signpost/ca"
+	"github.com/signpost-gateway/signpost/internal/testkit"
 )
 
 // startErr builds and starts a node on a configuration directory holding
@@ -23,7 +24,7 @@ func startErr(t *testing.T, dir, data, cfg string) error {
 		t.Fatal(err)
 	}
 	origin := startGatewayOrigin(t)
-	n, err := newNode(dir, data, newResolver(origin), &syncBuffer{}, origin)
+	n, err := newNode(dir, data, newResolver(origin), &testkit.LogBuffer{}, origin)
 	if err != nil {
 		t.Fatal(err)
 	}

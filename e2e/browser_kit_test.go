@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -16,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -121,7 +119,7 @@ func startNode(t *testing.T) *node {
 		return origin.Resolve(ctx, hostport)
 	}
 
-	logs := &logBuffer{}
+	logs := &testkit.LogBuffer{}
 	// Registered first, so it runs last: after the node has shut down.
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -161,26 +159,6 @@ func startNode(t *testing.T) *node {
 	}
 	nd.caPEM, nd.caName = fetchCA(t, nd.proxy+"/signpost/ca.crt")
 	return nd
-}
-
-// logBuffer keeps a node's log, to show when a test fails. Connections the
-// proxy hijacked can still log after the test ends, so it is not the
-// test's own log.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // serveSite answers as the app's own site would: a small page titled after

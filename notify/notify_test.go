@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
+
+	"github.com/signpost-gateway/signpost/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -648,7 +650,7 @@ func TestNotifyConcurrentWithClose(t *testing.T) {
 }
 
 func TestSecretsNeverLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	// A Slack receiver that fails and echoes the secret path in its answer.
@@ -697,24 +699,6 @@ func slogText(v any) string {
 	var b bytes.Buffer
 	slog.New(slog.NewTextHandler(&b, nil)).Info("x", "target", v)
 	return b.String()
-}
-
-// syncBuffer is a bytes.Buffer safe for the test to read while workers write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestNewValidation(t *testing.T) {

@@ -12,7 +12,6 @@
 package observability_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -68,25 +67,6 @@ notify:
     - {name: it-desk, url: "%s", format: json, secret_file: hook.secret}
 `
 
-// syncBuffer is a bytes.Buffer the node's goroutines may write to while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // node is a running Signpost with its loopback origin, its JSON log and
 // the webhook receiver's deliveries.
 type node struct {
@@ -96,7 +76,7 @@ type node struct {
 	dir    string
 	token  string
 	admin  string
-	logs   *syncBuffer
+	logs   *testkit.LogBuffer
 	roots  *x509.CertPool // the origin's CA and the node's interception CA
 	hooks  chan []byte    // webhook bodies, as the receiver gets them
 	hook   string         // the webhook receiver's URL
@@ -130,7 +110,7 @@ func startNode(t testing.TB) *node {
 	hook := receiver.URL + "/hook"
 	writeFile(t, filepath.Join(dir, "signpost.yaml"), strings.Replace(nodeConfig, "%s", hook, 1))
 
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	n, err := service.New(service.Options{
 		ConfigDir: dir, Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", DataDir: data,
 		DisableWatch: true, Version: "v0.0.0-test",

@@ -35,7 +35,7 @@ type pageHarness struct {
 
 func startWithStore(t *testing.T, yaml string) *pageHarness {
 	t.Helper()
-	h := &harness{t: t, origin: testkit.NewOrigin(t, hostNames...), logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
+	h := &harness{t: t, origin: testkit.NewOrigin(t, hostNames...), logs: &testkit.LogBuffer{}, reg: prometheus.NewRegistry()}
 	cfg := loadConfig(t, yaml)
 	c, err := ca.Generate(ca.Options{})
 	if err != nil {

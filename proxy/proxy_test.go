@@ -72,24 +72,7 @@ type harness struct {
 	reg    *prometheus.Registry
 	addr   string
 	url    *url.URL
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *testkit.LogBuffer
 }
 
 type setup struct {
@@ -108,7 +91,7 @@ func loadConfig(t *testing.T, yaml string) *config.Config {
 
 func start(t *testing.T, s setup) *harness {
 	t.Helper()
-	h := &harness{t: t, origin: testkit.NewOrigin(t, hostNames...), logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
+	h := &harness{t: t, origin: testkit.NewOrigin(t, hostNames...), logs: &testkit.LogBuffer{}, reg: prometheus.NewRegistry()}
 	cfg := loadConfig(t, s.yaml)
 	if !s.noCA {
 		c, err := ca.Generate(ca.Options{})
