@@ -322,9 +322,14 @@ func (w *Watcher) rewatch() bool {
 	_ = w.fsw.Remove(w.dir)
 	if w.parent != w.dir {
 		_ = w.fsw.Remove(w.parent)
-		w.watchParent()
 	}
-	if err := addDir(w.fsw, w.dir); err != nil {
+	// The parent after the directory: once the directory is there, so is
+	// its parent. (The other order raced with a directory recreated with
+	// its parent: the parent watch failed and was never retried.) Without
+	// the directory, the parent is still watched, to see it come back.
+	err := addDir(w.fsw, w.dir)
+	w.watchParent()
+	if err != nil {
 		w.watching.Store(false)
 		return false
 	}
