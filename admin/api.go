@@ -128,8 +128,8 @@ type requestQuery struct {
 	before       int64
 }
 
-// statusDecided selects approved and denied requests.
-const statusDecided = "decided"
+// statusDecided selects approved and denied requests (the store's filter).
+const statusDecided = string(store.StatusDecided)
 
 // parseRequestQuery reads a listing's query parameters.
 func parseRequestQuery(q url.Values, defaultLimit int) (requestQuery, error) {
@@ -182,21 +182,8 @@ func (s *server) listRequests(ctx context.Context, q requestQuery) ([]store.Requ
 		return nil, 0, err
 	}
 	f := store.RequestFilter{Status: store.Status(q.status), Subject: q.subject, App: q.app, Limit: q.limit + 1, BeforeID: q.before}
-	var rs []store.Request
-	if q.status == statusDecided {
-		// The store filters by one status: merge the two decided ones.
-		f.Status = store.StatusApproved
-		approved, err := st.Requests(ctx, f)
-		if err != nil {
-			return nil, 0, err
-		}
-		f.Status = store.StatusDenied
-		denied, err := st.Requests(ctx, f)
-		if err != nil {
-			return nil, 0, err
-		}
-		rs = mergeNewest(approved, denied, f.Limit)
-	} else if rs, err = st.Requests(ctx, f); err != nil {
+	rs, err := st.Requests(ctx, f)
+	if err != nil {
 		return nil, 0, err
 	}
 	if len(rs) > q.limit {
@@ -204,20 +191,6 @@ func (s *server) listRequests(ctx context.Context, q requestQuery) ([]store.Requ
 		return rs, rs[len(rs)-1].ID, nil
 	}
 	return rs, 0, nil
-}
-
-// mergeNewest merges two lists sorted by id descending into the first n
-// of both.
-func mergeNewest(a, b []store.Request, n int) []store.Request {
-	out := make([]store.Request, 0, min(n, len(a)+len(b)))
-	for len(out) < n && (len(a) > 0 || len(b) > 0) {
-		if len(b) == 0 || (len(a) > 0 && a[0].ID > b[0].ID) {
-			out, a = append(out, a[0]), a[1:]
-		} else {
-			out, b = append(out, b[0]), b[1:]
-		}
-	}
-	return out
 }
 
 // grantQuery selects grants for a listing.
@@ -514,6 +487,11 @@ func (s *server) apiRequest(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.writeRequest(w, rq, g)
+}
+
+// writeRequest answers with a request and the grant its approval made.
+func (s *server) writeRequest(w http.ResponseWriter, rq store.Request, g *store.Grant) {
 	out := struct {
 		Request requestJSON `json:"request"`
 		Grant   *grantJSON  `json:"grant,omitempty"`
@@ -555,15 +533,7 @@ func (s *server) apiApprove(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := struct {
-		Request requestJSON `json:"request"`
-		Grant   *grantJSON  `json:"grant,omitempty"`
-	}{Request: s.requestJSON(rq)}
-	if g != nil {
-		gj := s.grantJSON(*g)
-		out.Grant = &gj
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.writeRequest(w, rq, g)
 }
 
 // apiDeny serves POST /api/v1/requests/{id}/deny {"message":"…"}.

@@ -405,38 +405,6 @@ func FuzzParseGrantFor(f *testing.F) {
 	})
 }
 
-func TestMergeNewest(t *testing.T) {
-	req := func(ids ...int64) []store.Request {
-		var out []store.Request
-		for _, id := range ids {
-			out = append(out, store.Request{ID: id})
-		}
-		return out
-	}
-	tests := []struct {
-		name string
-		a, b []store.Request
-		n    int
-		want []int64
-	}{
-		{"interleaved", req(9, 5, 2), req(8, 7, 1), 4, []int64{9, 8, 7, 5}},
-		{"one empty", nil, req(3, 2), 5, []int64{3, 2}},
-		{"both empty", nil, nil, 5, nil},
-		{"n smaller", req(4), req(3), 1, []int64{4}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got []int64
-			for _, r := range mergeNewest(tt.a, tt.b, tt.n) {
-				got = append(got, r.ID)
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("got %v; want %v", got, tt.want)
-			}
-		})
-	}
-}
-
 // TestDecidedPaging pages through decided requests across both statuses.
 func TestDecidedPaging(t *testing.T) {
 	e := newEnv(t, envOptions{noNotify: true})

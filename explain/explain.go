@@ -130,13 +130,7 @@ func URL(cfg *config.Config, raw string, who Who) (Result, error) {
 	if alt := d.Rule.Alternative; alt != nil {
 		r.Alternative = &Alternative{ID: alt.ID, Name: alt.Name, URL: alt.Homepage}
 	}
-	hd := cfg.Policy.Decide(policy.DecideArgs{App: hm.App, User: who.User, Groups: who.Groups})
-	for _, pr := range hm.Paths {
-		if cfg.Policy.Decide(policy.DecideArgs{App: pr.App, User: who.User, Groups: who.Groups}).Action != hd.Action {
-			r.Split = true
-			break
-		}
-	}
+	_, r.Split = cfg.Policy.DecideHost(hm, policy.DecideArgs{User: who.User, Groups: who.Groups})
 	return r, nil
 }
 

@@ -325,3 +325,19 @@ func (p *Policy) Decide(a DecideArgs) Decision {
 	}
 	return d
 }
+
+// DecideHost decides a host as a CONNECT sees it, before any path is
+// known: the decision for its host-level app, and whether a path rule on
+// the host leads to another action (then the host is split: each request
+// must be decided alone). a.App is ignored.
+func (p *Policy) DecideHost(hm *classify.HostMatch, a DecideArgs) (Decision, bool) {
+	a.App = hm.App
+	d := p.Decide(a)
+	for _, pr := range hm.Paths {
+		a.App = pr.App
+		if p.Decide(a).Action != d.Action {
+			return d, true
+		}
+	}
+	return d, false
+}

@@ -67,3 +67,22 @@ func TestDecideReportsTheRuleAndTheGrant(t *testing.T) {
 		t.Errorf("Scope: got %q", got)
 	}
 }
+
+func TestDecideHostFindsSplitHosts(t *testing.T) {
+	suite := &classify.App{ID: "google-workspace", Category: "suite"}
+	sheets := &classify.App{ID: "google-sheets", Category: "docs"}
+	forms := &classify.App{ID: "google-forms", Category: "docs"}
+	p, err := Compile([]Rule{{App: "google-sheets", Action: Block}}, Rule{Action: Allow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	split := &classify.HostMatch{Host: "docs.google.com", App: suite,
+		Paths: []classify.PathRule{{Prefix: "/spreadsheets", App: sheets}, {Prefix: "/forms", App: forms}}}
+	if d, ok := p.DecideHost(split, DecideArgs{}); d.Action != Allow || !ok {
+		t.Errorf("host with a blocked path: got %v split %v; want allow, split", d.Action, ok)
+	}
+	same := &classify.HostMatch{Host: "docs.google.com", App: suite, Paths: []classify.PathRule{{Prefix: "/forms", App: forms}}}
+	if _, ok := p.DecideHost(same, DecideArgs{App: sheets}); ok {
+		t.Error("host whose paths all lead to the same action reported split (or DecideArgs.App was used)")
+	}
+}

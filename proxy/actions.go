@@ -211,7 +211,7 @@ func (g *Gateway) actRequest(rs *ruleset, req *http.Request, v *verdict) *http.R
 	})
 	if errors.Is(err, store.ErrConflict) {
 		// Another click or node was first: the request exists.
-		g.personal.Remove(sub + "\x00" + v.app.ID)
+		g.personal.Remove(personalKey(sub, v.app.ID))
 		return g.seeOther(req, pathRequests)
 	}
 	if err != nil {
@@ -219,7 +219,7 @@ func (g *Gateway) actRequest(rs *ruleset, req *http.Request, v *verdict) *http.R
 		g.log.Error("storing an access request failed", LogRef, v.ref, LogApp, v.app.ID, LogError, err.Error())
 		return g.errorPage(rs, req, v, http.StatusServiceUnavailable, "")
 	}
-	g.personal.Remove(sub + "\x00" + v.app.ID)
+	g.personal.Remove(personalKey(sub, v.app.ID))
 	g.requesters.Remove(v.app.ID)
 	g.metrics.accessRequests.WithLabelValues(v.app.ID).Inc()
 	// Stored first, then announced: a failing webhook never loses or

@@ -163,13 +163,7 @@ func (g *Gateway) decide(rs *ruleset, app *classify.App, id identity.Identity) p
 // decideHost decides a CONNECT: the host-level app's decision, and whether
 // any path rule on the host leads to a different action.
 func (g *Gateway) decideHost(rs *ruleset, hm *classify.HostMatch, id identity.Identity) (policy.Decision, bool) {
-	d := g.decide(rs, hm.App, id)
-	for _, pr := range hm.Paths {
-		if g.decide(rs, pr.App, id).Action != d.Action {
-			return d, true
-		}
-	}
-	return d, false
+	return rs.cfg.Policy.DecideHost(hm, policy.DecideArgs{User: subject(id), Groups: id.Groups, Grants: g.opts.Grants})
 }
 
 // splitHostPort splits a CONNECT authority. A missing port is an error: a

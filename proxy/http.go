@@ -252,7 +252,7 @@ func (g *Gateway) pageState(parent context.Context, p *pages.Interstitial, v *ve
 	if n, err := g.colleagues(ctx, v.app.ID); err == nil {
 		p.Colleagues = n
 	}
-	key := sub + "\x00" + v.app.ID
+	key := personalKey(sub, v.app.ID)
 	if st, ok := g.personal.Get(key); ok && time.Since(st.at) < personalTTL {
 		p.Pending, p.Denied = st.pending, st.denied
 		return
@@ -278,6 +278,8 @@ type personalState struct {
 	pending bool
 	denied  *pages.Denial
 }
+
+func personalKey(subject, app string) string { return subject + "\x00" + app }
 
 // personalTTL bounds how long an admin's decision may take to show on a
 // page: the page is informational, the grant itself is checked apart.
