@@ -62,7 +62,7 @@ func startWithStore(t *testing.T, yaml string) *pageHarness {
 		t.Fatal(err)
 	}
 	srv := proxy.NewServer(cfg.Proxy, p, logger)
-	go func() { _ = srv.Serve(ln) }()
+	go func() { _ = srv.Serve(proxy.Listener(ln)) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	h.addr = ln.Addr().String()
 	h.url = &url.URL{Scheme: "http", Host: h.addr}

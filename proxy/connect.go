@@ -47,8 +47,7 @@ func (g *Gateway) handleConnect(authority string, ctx *goproxy.ProxyCtx) (*gopro
 
 	if !v.split && !v.decision.Action.Intercepts() {
 		g.record(v, http.StatusOK)
-		g.markTunnel(ctx, v)
-		return accept, hostport
+		return g.acceptTunnel(ctx, v, hostport), hostport
 	}
 	if g.mitm == nil {
 		// Without a CA the page cannot be shown over HTTPS. A split host is
@@ -56,8 +55,7 @@ func (g *Gateway) handleConnect(authority string, ctx *goproxy.ProxyCtx) (*gopro
 		// a reason the client can read.
 		if !v.decision.Action.Intercepts() {
 			g.record(v, http.StatusOK)
-			g.markTunnel(ctx, v)
-			return accept, hostport
+			return g.acceptTunnel(ctx, v, hostport), hostport
 		}
 		return g.rejectConnect(ctx, v, &refusal{status: http.StatusForbidden, reason: "no_ca", msg: fmt.Sprintf(
 			"Signpost: %s is under %s by policy (%s); HTTPS interception is not configured, so the explanation page cannot be shown.",
@@ -74,11 +72,19 @@ func (g *Gateway) handleConnect(authority string, ctx *goproxy.ProxyCtx) (*gopro
 	return g.mitm, hostport
 }
 
-// markTunnel tells the dialer that the connection goproxy is about to dial
-// is this tunnel's upstream side, so that it is tracked.
-func (g *Gateway) markTunnel(ctx *goproxy.ProxyCtx, v *verdict) {
-	info := &tunnelInfo{id: v.id, host: v.host.Host, app: labelApp(v.app), ref: v.ref}
-	ctx.Req = ctx.Req.WithContext(context.WithValue(ctx.Req.Context(), tunnelKey{}, info))
+// acceptTunnel returns the action that tunnels an allowed CONNECT
+// untouched. On a connection the proxy's own server accepted, Signpost
+// relays the tunnel itself (relay.go: two goroutines with small stacks per
+// tunnel instead of goproxy's three); otherwise goproxy relays it, and the
+// CONNECT's context tells the dialer to track the upstream side.
+func (g *Gateway) acceptTunnel(ctx *goproxy.ProxyCtx, v *verdict, hostport string) *goproxy.ConnectAction {
+	info := tunnelInfo{id: v.id, host: v.host.Host, app: labelApp(v.app), ref: v.ref}
+	if ci := relayConn(ctx.Req); ci != nil && g.relay != nil {
+		ctx.UserData = &relayTunnel{info: info, hostport: hostport, conn: ci}
+		return g.relay
+	}
+	ctx.Req = ctx.Req.WithContext(context.WithValue(ctx.Req.Context(), tunnelKey{}, &info))
+	return accept
 }
 
 // rejectConnect answers a CONNECT with an error status. goproxy writes

@@ -88,11 +88,14 @@ type UsageRecorder interface {
 // Gateway is Signpost's request path. Create it with New, install it with
 // Attach, and swap its configuration with Swap.
 type Gateway struct {
-	opts    Options
-	log     *slog.Logger
-	rules   atomic.Pointer[ruleset]
-	certs   *ca.CertCache
-	mitm    *goproxy.ConnectAction
+	opts  Options
+	log   *slog.Logger
+	rules atomic.Pointer[ruleset]
+	certs *ca.CertCache
+	mitm  *goproxy.ConnectAction
+	// relay tunnels allowed CONNECTs on the proxy's own connections; nil
+	// when tunnels go through a parent proxy (goproxy's ConnectDial).
+	relay   *goproxy.ConnectAction
 	metrics *metrics
 	guard   *guard
 	tunnels *tunnels
@@ -260,6 +263,8 @@ func (g *Gateway) Attach(p *goproxy.ProxyHttpServer) error {
 	p.ConnectDialWithReq = nil
 	if cfg.Parent != nil {
 		p.ConnectDial = p.NewConnectDialToProxy(cfg.Parent.String())
+	} else {
+		g.relay = &goproxy.ConnectAction{Action: goproxy.ConnectHijack, Hijack: g.relayTunnel}
 	}
 	// Signpost mints its own leaves (ca.CA.ServerConfig); goproxy's
 	// certificate store is only read by goproxy's own signer.

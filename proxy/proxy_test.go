@@ -118,7 +118,7 @@ func start(t *testing.T, s setup) *harness {
 		t.Fatal(err)
 	}
 	srv := proxy.NewServer(cfg.Proxy, p, logger)
-	go func() { _ = srv.Serve(ln) }()
+	go func() { _ = srv.Serve(proxy.Listener(ln)) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	h.addr = ln.Addr().String()
 	gw.SetSelf(h.addr)
@@ -674,14 +674,19 @@ func TestAttachToAnotherGateway(t *testing.T) {
 			t.Errorf("GET %s: got %d; want %d", tt.url, resp.StatusCode, tt.status)
 		}
 	}
+	// On another gateway's server goproxy relays an allowed tunnel, bytes
+	// sent with the CONNECT included.
+	if resp, leaf := getThroughEarlyTunnel(t, ln.Addr().String(), "teams.microsoft.com", "", 0, origin.Pool()); resp.StatusCode != 200 || !leaf.Equal(origin.Leaf) {
+		t.Errorf("tunnel on another gateway's server: got %s", resp.Status)
+	}
 	// A forwarded request is counted when goproxy has closed the origin's
 	// body, which may be just after the client got its answer.
 	deadline := time.Now().Add(5 * time.Second)
-	for testutil.CollectAndCount(reg, "signpost_proxy_decisions_total") != 2 && time.Now().Before(deadline) {
+	for testutil.CollectAndCount(reg, "signpost_proxy_decisions_total") != 3 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := testutil.CollectAndCount(reg, "signpost_proxy_decisions_total"); got != 2 {
-		t.Errorf("decision series: got %d; want 2", got)
+	if got := testutil.CollectAndCount(reg, "signpost_proxy_decisions_total"); got != 3 {
+		t.Errorf("decision series: got %d; want 3 (two plain, one CONNECT)", got)
 	}
 }
 
@@ -788,7 +793,7 @@ func TestParentProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := proxy.NewServer(cfg.Proxy, p, slog.New(slog.DiscardHandler))
-	go func() { _ = srv.Serve(ln) }()
+	go func() { _ = srv.Serve(proxy.Listener(ln)) }()
 	t.Cleanup(func() { _ = srv.Close() })
 
 	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: ln.Addr().String()}), TLSClientConfig: &tls.Config{RootCAs: origin.Pool()}}

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log"
 	"log/slog"
@@ -73,13 +72,23 @@ func NewServer(cfg config.Proxy, h http.Handler, logger *slog.Logger) *http.Serv
 		ConnState: func(c net.Conn, st http.ConnState) {
 			switch st {
 			case http.StateHijacked:
-				if v, ok := conns.LoadAndDelete(c); ok {
-					if ci := v.(*connInfo); ci.intercept.Load() {
-						_ = c.SetReadDeadline(time.Now().Add(ci.headerTimeout))
-						if cc, ok := c.(*clientConn); ok {
-							// The TLS handshake and the first request head.
-							cc.limit(int64(cfg.MaxHeaderBytes) + handshakeAllowance)
-						}
+				v, ok := conns.LoadAndDelete(c)
+				if !ok {
+					break
+				}
+				ci := v.(*connInfo)
+				cc, _ := c.(*clientConn)
+				if cc != nil {
+					ci.early = cc.detach()
+				}
+				if ci.intercept.Load() {
+					// goproxy passes the early bytes to its TLS handshake
+					// itself.
+					ci.early = nil
+					_ = c.SetReadDeadline(time.Now().Add(ci.headerTimeout))
+					if cc != nil {
+						// The TLS handshake and the first request head.
+						cc.limit(int64(cfg.MaxHeaderBytes) + handshakeAllowance)
 					}
 				}
 			case http.StateClosed:
@@ -89,73 +98,15 @@ func NewServer(cfg config.Proxy, h http.Handler, logger *slog.Logger) *http.Serv
 	}
 }
 
-// Listener wraps ln so that the proxy can bound what a client sends inside
-// an intercepted tunnel, where goproxy reads request heads itself without
-// net/http's max_header_bytes. Serve the proxy port through it.
-func Listener(ln net.Listener) net.Listener { return clientListener{ln} }
-
-type clientListener struct{ net.Listener }
-
-func (l clientListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if tcp, ok := c.(*net.TCPConn); ok && err == nil {
-		return &clientConn{TCPConn: tcp}, nil
-	}
-	return c, err
-}
-
-// Allowances on top of max_header_bytes for what TLS adds around a request
-// head: the handshake (a ClientHello with post-quantum key shares and
-// session tickets runs to several KiB) and record framing.
-const (
-	handshakeAllowance = 64 << 10
-	recordAllowance    = 16 << 10
-)
-
-// errHeadTooLarge ends a connection whose client sent more than a request
-// head may hold.
-var errHeadTooLarge = errors.New("request head larger than max_header_bytes inside an intercepted tunnel")
-
-// clientConn is a client connection. It embeds *net.TCPConn, so goproxy
-// still finds a half-closable TCP connection and io.Copy still reaches
-// splice through the promoted ReadFrom/WriteTo; only Read is its own, and
-// it counts bytes only while a limit is set (an intercepted tunnel waiting
-// for a request head).
-type clientConn struct {
-	*net.TCPConn
-	remaining atomic.Int64 // bytes the client may still send; ≤ 0: no limit
-	limited   atomic.Bool
-}
-
-// limit allows n more bytes before the next request head is complete;
-// n ≤ 0 lifts the limit.
-func (c *clientConn) limit(n int64) {
-	c.remaining.Store(n)
-	c.limited.Store(n > 0)
-}
-
-func (c *clientConn) Read(p []byte) (int, error) {
-	if !c.limited.Load() {
-		return c.TCPConn.Read(p)
-	}
-	left := c.remaining.Load()
-	if left <= 0 {
-		return 0, errHeadTooLarge
-	}
-	if int64(len(p)) > left {
-		p = p[:left]
-	}
-	n, err := c.TCPConn.Read(p)
-	c.remaining.Add(-int64(n))
-	return n, err
-}
-
 // connInfo is what the proxy knows of one client connection.
 type connInfo struct {
 	conn net.Conn
 	// headerTimeout is written before intercept is set, and read after.
 	headerTimeout time.Duration
 	intercept     atomic.Bool
+	// early is what the client sent after its CONNECT head, kept from the
+	// Hijack (in ConnState) to the relay (see relayTunnel).
+	early []byte
 }
 
 type connInfoKey struct{}

@@ -66,7 +66,8 @@ func (c *trackedConn) Close() error {
 	return c.TCPConn.Close()
 }
 
-// track wraps conn when it is the upstream side of a CONNECT tunnel.
+// track wraps conn when it is the upstream side of a CONNECT tunnel that
+// goproxy relays (see Gateway.acceptTunnel).
 func (t *tunnels) track(ctx context.Context, conn net.Conn) net.Conn {
 	info, ok := ctx.Value(tunnelKey{}).(*tunnelInfo)
 	if !ok {
@@ -76,7 +77,12 @@ func (t *tunnels) track(ctx context.Context, conn net.Conn) net.Conn {
 	if !ok {
 		return conn
 	}
-	c := &trackedConn{TCPConn: tcp, reg: t, info: *info, opened: time.Now()}
+	return t.add(tcp, *info)
+}
+
+// add registers tcp as the upstream side of an open tunnel.
+func (t *tunnels) add(tcp *net.TCPConn, info tunnelInfo) *trackedConn {
+	c := &trackedConn{TCPConn: tcp, reg: t, info: info, opened: time.Now()}
 	t.mu.Lock()
 	t.open[c] = struct{}{}
 	t.mu.Unlock()
@@ -85,8 +91,8 @@ func (t *tunnels) track(ctx context.Context, conn net.Conn) net.Conn {
 }
 
 // closeWhere closes every open tunnel for which drop reports true, and
-// returns how many it closed. Closing the upstream side ends goproxy's copy
-// loops, which then close the client side.
+// returns how many it closed. Closing the upstream side ends the copy
+// loops (the relay's or goproxy's), which then close the client side.
 func (t *tunnels) closeWhere(drop func(tunnelInfo) bool) int {
 	t.mu.Lock()
 	var victims []*trackedConn
