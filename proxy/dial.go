@@ -226,6 +226,10 @@ func newTransport(dial func(context.Context, string, string) (net.Conn, error), 
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     true,
+		// The client's Accept-Encoding goes upstream as it is (goproxy's
+		// KeepAcceptEncoding). Left on, the transport would ask for gzip
+		// where the client did not, and decompress the body in the proxy.
+		DisableCompression: true,
 	}
 	if cfg.Parent != nil {
 		t.Proxy = http.ProxyURL(cfg.Parent)

@@ -65,7 +65,7 @@ proxy:
 var hostNames = []string{"teams.microsoft.com", "slack.com", "acme.slack.com", "wetransfer.com", "docs.google.com", "example.org"}
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	origin *testkit.Origin
 	ca     *ca.CA
 	gw     *proxy.Gateway
@@ -80,7 +80,7 @@ type setup struct {
 	noCA bool
 }
 
-func loadConfig(t *testing.T, yaml string) *config.Config {
+func loadConfig(t testing.TB, yaml string) *config.Config {
 	t.Helper()
 	cfg, err := config.LoadFS(fstest.MapFS{"signpost.yaml": {Data: []byte(yaml)}}, "", "test")
 	if err != nil {
@@ -89,7 +89,7 @@ func loadConfig(t *testing.T, yaml string) *config.Config {
 	return cfg
 }
 
-func start(t *testing.T, s setup) *harness {
+func start(t testing.TB, s setup) *harness {
 	t.Helper()
 	h := &harness{t: t, origin: testkit.NewOrigin(t, hostNames...), logs: &testkit.LogBuffer{}, reg: prometheus.NewRegistry()}
 	cfg := loadConfig(t, s.yaml)
@@ -202,7 +202,7 @@ func (h *harness) decisions(kind, app, action string) float64 {
 
 // counterValue returns the counter series of name whose labels include
 // want, or 0 when there is none.
-func counterValue(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) float64 {
+func counterValue(t testing.TB, reg *prometheus.Registry, name string, want map[string]string) float64 {
 	t.Helper()
 	mf, err := reg.Gather()
 	if err != nil {
@@ -349,6 +349,28 @@ func TestConnectNeedingAPageWithoutCAIsRefusedWithReason(t *testing.T) {
 	resp, _ = h.get(h.client(), "https://teams.microsoft.com/")
 	if resp.StatusCode != 200 {
 		t.Fatalf("allowed app without CA: got %d; want 200", resp.StatusCode)
+	}
+}
+
+// TestAcceptEncodingPassesAsSent: the proxy neither adds nor drops
+// Accept-Encoding (Go's transport would add gzip and decompress in the
+// proxy).
+func TestAcceptEncodingPassesAsSent(t *testing.T) {
+	h := start(t, setup{yaml: allowLoopback + testPolicy})
+	noGzip := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(h.url), DisableCompression: true}}
+	for _, hdr := range [][]string{nil, {"Accept-Encoding", "br"}} {
+		resp, body := h.get(noGzip, "http://teams.microsoft.com/enc", hdr...)
+		var seen testkit.Seen
+		if err := json.Unmarshal([]byte(body), &seen); err != nil {
+			t.Fatalf("origin answer (%d): %v: %s", resp.StatusCode, err, body)
+		}
+		want := ""
+		if hdr != nil {
+			want = hdr[1]
+		}
+		if got := seen.Header.Values("Accept-Encoding"); len(got) != len(hdr)/2 || want != "" && got[0] != want {
+			t.Errorf("client sent Accept-Encoding %q; origin received %q", want, got)
+		}
 	}
 }
 
