@@ -9,10 +9,11 @@ import (
 )
 
 // Listener wraps ln so that the proxy sees what its clients send before
-// net/http and goproxy parse it: it follows the framing of plain-HTTP
-// requests (refusing what net/http would silently repair, see framer),
-// keeps the bytes a client sends behind a CONNECT for the tunnel, and
-// bounds request heads inside intercepted tunnels, where goproxy reads
+// net/http and goproxy parse it. Served by NewServer's server, whose hooks
+// see each connection accepted and hijacked, it follows the framing of
+// plain-HTTP requests (refusing what net/http would silently repair, see
+// framer), keeps the bytes a client sends behind a CONNECT for the tunnel,
+// and bounds request heads inside intercepted tunnels, where goproxy reads
 // them without net/http's max_header_bytes. Serve the proxy port through
 // it.
 func Listener(ln net.Listener) net.Listener { return clientListener{ln} }
@@ -22,7 +23,7 @@ type clientListener struct{ net.Listener }
 func (l clientListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if tcp, ok := c.(*net.TCPConn); ok && err == nil {
-		return &clientConn{TCPConn: tcp, frame: newFramer()}, nil
+		return &clientConn{TCPConn: tcp}, nil
 	}
 	return c, err
 }
@@ -43,9 +44,10 @@ var errHeadTooLarge = errors.New("request head larger than max_header_bytes insi
 // still finds a half-closable TCP connection and io.Copy still reaches
 // splice through the promoted ReadFrom/WriteTo; only Read is its own.
 //
-// Read frames plain-HTTP requests until the connection becomes a tunnel
-// (frame is then nil), and counts bytes while a limit is set (an
-// intercepted tunnel waiting for a request head). net/http serialises
+// Read frames plain-HTTP requests from when NewServer's server accepts the
+// connection until it hijacks it (frame is nil outside that time), and
+// counts bytes while a limit is set (an intercepted tunnel waiting for a
+// request head). net/http sets frame before its first read, serialises
 // reads and finishes any pending one before a Hijack, so frame needs no
 // lock of its own.
 type clientConn struct {

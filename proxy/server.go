@@ -62,6 +62,9 @@ func NewServer(cfg config.Proxy, h http.Handler, logger *slog.Logger) *http.Serv
 		// ConnContext runs when a connection is accepted: its connInfo rides
 		// in every request's context, where handleConnect finds it.
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if cc, ok := c.(*clientConn); ok {
+				cc.frame = newFramer() // until StateHijacked detaches it
+			}
 			ci := &connInfo{conn: c}
 			conns.Store(c, ci)
 			return context.WithValue(ctx, connInfoKey{}, ci)
