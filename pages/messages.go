@@ -177,22 +177,50 @@ func compactStrings(s []string) []string {
 	return out
 }
 
-// fill replaces each {name} in text by wrap(args[name]) and each stretch of
-// text between them by lit; a placeholder without a value stays as written.
-func fill(text string, args map[string]string, lit, wrap func(string) string) string {
+// fill replaces each {name} in text by wrap(value), the value following
+// name in kv (name, value, name, value…), and each stretch of text between
+// them by lit; a placeholder without a value stays as written.
+func fill(text string, kv []any, lit, wrap func(string) string) string {
+	if len(kv) < 2 || strings.IndexByte(text, '{') < 0 {
+		return lit(text) // nothing to fill: most texts
+	}
 	var b strings.Builder
 	last := 0
-	for _, m := range placeholder.FindAllStringSubmatchIndex(text, -1) {
-		v, ok := args[text[m[2]:m[3]]]
+	for i := 0; ; {
+		open := strings.IndexByte(text[i:], '{')
+		if open < 0 {
+			break
+		}
+		open += i
+		end := strings.IndexByte(text[open:], '}')
+		if end < 0 {
+			break
+		}
+		end += open
+		i = open + 1
+		v, ok := value(kv, text[open+1:end])
 		if !ok {
 			continue
 		}
-		b.WriteString(lit(text[last:m[0]]))
+		b.WriteString(lit(text[last:open]))
 		b.WriteString(wrap(v))
-		last = m[1]
+		last, i = end+1, end+1
 	}
 	b.WriteString(lit(text[last:]))
 	return b.String()
+}
+
+// value finds name in kv (name, value, name, value…).
+func value(kv []any, name string) (string, bool) {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if k, _ := kv[i].(string); k == name && name != "" {
+			if s, ok := kv[i+1].(string); ok {
+				return s, true
+			}
+			return fmt.Sprint(kv[i+1]), true
+		}
+	}
+	return "", false
 }
 
 func same(s string) string { return s }
@@ -201,15 +229,6 @@ func same(s string) string { return s }
 type locale struct {
 	lang  string
 	texts map[string]string
-}
-
-// args turns the templates' name, value, name, value… into a map.
-func args(kv []any) map[string]string {
-	m := make(map[string]string, len(kv)/2)
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[fmt.Sprint(kv[i])] = fmt.Sprint(kv[i+1])
-	}
-	return m
 }
 
 // text returns the text of key, or the key itself when it is unknown so
@@ -224,13 +243,13 @@ func (l locale) text(key string) string {
 // T returns the text of key with its placeholders filled from name, value
 // pairs. The result is plain text; the template escapes it.
 func (l locale) T(key string, kv ...any) string {
-	return fill(l.text(key), args(kv), same, same)
+	return fill(l.text(key), kv, same, same)
 }
 
 // B is T for HTML: the text is escaped and each filled-in value is
 // escaped and set in bold.
 func (l locale) B(key string, kv ...any) template.HTML {
-	return template.HTML(fill(l.text(key), args(kv), template.HTMLEscapeString, func(v string) string {
+	return template.HTML(fill(l.text(key), kv, template.HTMLEscapeString, func(v string) string {
 		return "<strong>" + template.HTMLEscapeString(v) + "</strong>"
 	}))
 }
@@ -261,13 +280,13 @@ func (l locale) Duration(d time.Duration) string {
 	var parts []string
 	for _, u := range units {
 		if u.n > 0 && len(parts) < 2 {
-			parts = append(parts, fill(l.plural(u.key, u.n), map[string]string{"n": strconv.FormatInt(u.n, 10)}, same, same))
+			parts = append(parts, fill(l.plural(u.key, u.n), []any{"n", strconv.FormatInt(u.n, 10)}, same, same))
 		}
 	}
 	if len(parts) == 1 {
 		return parts[0]
 	}
-	return fill(l.text("duration.and"), map[string]string{"a": parts[0], "b": parts[1]}, same, same)
+	return fill(l.text("duration.and"), []any{"a", parts[0], "b", parts[1]}, same, same)
 }
 
 // Date writes t's day in words, "3 November 2025"; "" for the zero time.
@@ -275,10 +294,10 @@ func (l locale) Date(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return fill(l.text("date.format"), map[string]string{
-		"day":   strconv.Itoa(t.Day()),
-		"month": l.text("month." + strconv.Itoa(int(t.Month()))),
-		"year":  strconv.Itoa(t.Year()),
+	return fill(l.text("date.format"), []any{
+		"day", strconv.Itoa(t.Day()),
+		"month", l.text("month." + strconv.Itoa(int(t.Month()))),
+		"year", strconv.Itoa(t.Year()),
 	}, same, same)
 }
 
@@ -288,10 +307,10 @@ func (l locale) DateTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return fill(l.text("datetime.format"), map[string]string{
-		"date": l.Date(t),
-		"time": t.Format("15:04"),
-		"zone": t.Format("MST"),
+	return fill(l.text("datetime.format"), []any{
+		"date", l.Date(t),
+		"time", t.Format("15:04"),
+		"zone", t.Format("MST"),
 	}, same, same)
 }
 

@@ -196,6 +196,21 @@ func TestFill(t *testing.T) {
 	if got, want := l.T("missing.key"), "missing.key"; got != want {
 		t.Errorf("unknown key: got %q; want %q", got, want)
 	}
+	for _, tt := range []struct{ text, want string }{
+		{"{{a}}", "{x}"},
+		{"{a {a}", "{a x"},
+		{"{a", "{a"},
+		{"a}{}{a}", "a}{}x"},
+		{"{b}", "{b}"},
+		{"no braces", "no braces"},
+	} {
+		if got := fill(tt.text, []any{"a", "x"}, same, same); got != tt.want {
+			t.Errorf("fill(%q): got %q; want %q", tt.text, got, tt.want)
+		}
+	}
+	if got := fill("{a}", nil, same, same); got != "{a}" {
+		t.Errorf("fill without values: got %q", got)
+	}
 }
 
 func TestPaletteContrast(t *testing.T) {

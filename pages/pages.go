@@ -339,7 +339,7 @@ func (r *Renderer) Interstitial(w io.Writer, p Interstitial) error {
 	switch {
 	case p.Colleagues > 0:
 		v.ColleaguesText = fill(l.plural("interstitial.colleagues", int64(p.Colleagues)),
-			map[string]string{"count": strconv.Itoa(p.Colleagues), "app": p.AppName}, same, same)
+			[]any{"count", strconv.Itoa(p.Colleagues), "app", p.AppName}, same, same)
 	case v.RequestForm != nil && !p.Pending:
 		v.ColleaguesText = l.T("interstitial.colleagues.none", "app", p.AppName)
 	}
@@ -427,8 +427,16 @@ func (r *Renderer) execute(w io.Writer, page string, v view) error {
 	if !ok {
 		return fmt.Errorf("pages: no template for page %q", page)
 	}
-	var b bytes.Buffer
-	if err := t.ExecuteTemplate(&b, "layout", v); err != nil {
+	// The page is rendered whole before any of it is written, so that an
+	// error leaves w untouched; the buffers are reused.
+	b := renderBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if b.Cap() <= maxPooledPage {
+			b.Reset()
+			renderBuffers.Put(b)
+		}
+	}()
+	if err := t.ExecuteTemplate(b, "layout", v); err != nil {
 		return fmt.Errorf("pages: rendering %s: %w", page, err)
 	}
 	if _, err := w.Write(b.Bytes()); err != nil {
@@ -436,6 +444,12 @@ func (r *Renderer) execute(w io.Writer, page string, v view) error {
 	}
 	return nil
 }
+
+// renderBuffers holds page buffers for reuse; a page is a few KiB, and
+// one that grew past maxPooledPage (a long request list) is not kept.
+var renderBuffers = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 16<<10)) }}
+
+const maxPooledPage = 256 << 10
 
 //go:embed templates/*.html
 var templateFS embed.FS

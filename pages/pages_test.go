@@ -768,3 +768,22 @@ func TestText(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkRender renders each golden page in English, as the proxy does
+// for every page view (into a reused buffer).
+func BenchmarkRender(b *testing.B) {
+	r := newRenderer(b, testOrg)
+	var buf bytes.Buffer
+	for _, f := range fixtures {
+		b.Run(f.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				buf.Reset()
+				if err := f.render(r, &buf, "en"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetBytes(int64(buf.Len()))
+		})
+	}
+}

@@ -86,3 +86,41 @@ func TestDecideHostFindsSplitHosts(t *testing.T) {
 		t.Error("host whose paths all lead to the same action reported split (or DecideArgs.App was used)")
 	}
 }
+
+// BenchmarkDecide is one decision as the proxy makes it per request: the
+// rule for the app (by app, by category, per group, or the default) and
+// the person's grant for it.
+func BenchmarkDecide(b *testing.B) {
+	slack := &classify.App{ID: "slack", Category: "chat"}
+	teams := &classify.App{ID: "microsoft-teams", Category: "chat"}
+	p, err := Compile([]Rule{
+		{App: "microsoft-teams", Action: Allow},
+		{Category: "chat", Action: Warn},
+		{Category: "chat", Group: "sales", Action: Allow},
+		{Category: "file-transfer", Action: Block},
+	}, Rule{Action: Monitor})
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := grants{"ann/slack": ContinueGrant}
+	for _, bb := range []struct {
+		name string
+		args DecideArgs
+		want Action
+	}{
+		{"by app", DecideArgs{App: teams, User: "bob", Grants: g}, Allow},
+		{"by category, no grant", DecideArgs{App: slack, User: "bob", Groups: []string{"eng", "it"}, Grants: g}, Warn},
+		{"by category for a group", DecideArgs{App: slack, User: "bob", Groups: []string{"eng", "sales"}, Grants: g}, Allow},
+		{"lifted by a grant", DecideArgs{App: slack, User: "ann", Grants: g}, Allow},
+		{"unclassified", DecideArgs{User: "bob", Grants: g}, Monitor},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if d := p.Decide(bb.args); d.Action != bb.want {
+					b.Fatalf("got %v; want %v", d.Action, bb.want)
+				}
+			}
+		})
+	}
+}
