@@ -210,7 +210,9 @@ func (f *framer) head(p []byte) []byte {
 			f.endHead()
 			return p[i+1:]
 		default:
-			f.field(f.line[:min(n, lineKeep)], n > lineKeep)
+			if f.field(f.line[:min(n, lineKeep)], n > lineKeep); f.err != nil {
+				return nil // the first refusal stands, however the bytes arrive
+			}
 			f.lineNo++
 		}
 	}
