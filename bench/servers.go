@@ -104,6 +104,7 @@ func runSignpostInProcess(args []string) error {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		go func() { _ = http.Serve(ln, mux) }()
 	}
 	return n.Run(context.Background(), 5*time.Second)
