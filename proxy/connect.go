@@ -80,7 +80,7 @@ func (g *Gateway) handleConnect(authority string, ctx *goproxy.ProxyCtx) (*gopro
 func (g *Gateway) acceptTunnel(ctx *goproxy.ProxyCtx, v *verdict, hostport string) *goproxy.ConnectAction {
 	info := tunnelInfo{id: v.id, host: v.host.Host, app: labelApp(v.app), ref: v.ref}
 	if ci := relayConn(ctx.Req); ci != nil && g.relay != nil {
-		ctx.UserData = &relayTunnel{info: info, hostport: hostport, conn: ci}
+		ctx.UserData = &relayDest{info: info, hostport: hostport, conn: ci}
 		return g.relay
 	}
 	ctx.Req = ctx.Req.WithContext(context.WithValue(ctx.Req.Context(), tunnelKey{}, &info))

@@ -9,9 +9,9 @@ import (
 	"github.com/elazarl/goproxy"
 )
 
-// relayTunnel is what acceptTunnel leaves in ctx.UserData for
+// relayDest is what acceptTunnel leaves in ctx.UserData for
 // Gateway.relayTunnel: where to dial, and what to register.
-type relayTunnel struct {
+type relayDest struct {
 	info     tunnelInfo
 	hostport string
 	conn     *connInfo
@@ -40,7 +40,7 @@ func relayConn(req *http.Request) *connInfo {
 // goroutine per tunnel to wait for the other two). An idle tunnel costs two
 // 2 KiB stacks.
 func (g *Gateway) relayTunnel(req *http.Request, client net.Conn, ctx *goproxy.ProxyCtx) {
-	t := ctx.UserData.(*relayTunnel)
+	t := ctx.UserData.(*relayDest)
 	cc, ok := client.(*clientConn)
 	if !ok { // relayConn checked this when it chose the relay
 		_ = client.Close()
