@@ -103,8 +103,9 @@ func (c *clientConn) detach() []byte {
 // closes the connection.
 var (
 	// errObsFold: RFC 9112 §5.2 lets a server replace a folded line with
-	// spaces, which net/http does; parsers that do not disagree with it on
-	// the field, so Signpost refuses the request instead.
+	// spaces, which net/http does; a parser that reads the fold otherwise
+	// (a front end, an origin) would disagree with it on the field, so
+	// Signpost refuses the request instead.
 	errObsFold = errors.New("obsolete line folding in a request head")
 	// errFraming: a Content-Length that is not one plain decimal number,
 	// which net/http refuses too; framer stops here rather than guess.
