@@ -136,6 +136,15 @@ func TestObsoleteLineFoldingIsRejected(t *testing.T) {
 	if seen := g.seenPaths(); len(seen) != 0 {
 		t.Fatalf("origin received %v; want nothing", seen)
 	}
+	// Folds are looked for in heads only: a body whose lines start with
+	// spaces, and the request after it on the same connection, go through.
+	echoBodies(g.origin)
+	indented := "a\r\n  indented\r\n\tand tabbed\r\n"
+	out := g.rawAll(fmt.Sprintf("POST http://teams.microsoft.com/b HTTP/1.1\r\nHost: teams.microsoft.com\r\nContent-Length: %d\r\n\r\n%s", len(indented), indented) +
+		"GET http://teams.microsoft.com/c HTTP/1.1\r\nHost: teams.microsoft.com\r\nConnection: close\r\n\r\n")
+	if n := strings.Count(out, "HTTP/1.1 200"); n != 2 || !strings.Contains(out, `body="a\r\n  indented\r\n\tand tabbed\r\n"`) {
+		t.Fatalf("got:\n%s\nwant two 200s, the first echoing the indented body", out)
+	}
 }
 
 // TestDuplicateIdenticalContentLengthIsOneLength: identical duplicates
