@@ -18,6 +18,7 @@ import (
 
 	"github.com/elazarl/goproxy"
 
+	"github.com/signpost-gateway/signpost/internal/logbuf"
 	"github.com/signpost-gateway/signpost/service"
 )
 
@@ -91,7 +92,10 @@ func runSignpostInProcess(args []string) error {
 	// allocations show in the heap profile (the default is one sample per
 	// 512 KiB).
 	runtime.MemProfileRate = 16 << 10
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// Logged as the binary logs: buffered, flushed every 100 ms.
+	logOut := logbuf.New(os.Stderr, 100*time.Millisecond)
+	defer logOut.Close()
+	logger := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	n, err := service.New(service.Options{ConfigDir: *cfgDir, Logger: logger, Version: "bench", DisableWatch: true})
 	if err != nil {
 		return err

@@ -22,12 +22,12 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/signpost-gateway/signpost/ca"
 	"github.com/signpost-gateway/signpost/config"
 	"github.com/signpost-gateway/signpost/explain"
+	"github.com/signpost-gateway/signpost/internal/logbuf"
 	"github.com/signpost-gateway/signpost/proxy"
 	"github.com/signpost-gateway/signpost/service"
 )
@@ -115,10 +115,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	// One decision line per request is a write(2) each when unbuffered,
-	// a seventh of the proxy's CPU under load (bench/); lines are buffered
-	// and flushed every 100 ms and at exit.
-	logOut := newBufferedWriter(stderr, 100*time.Millisecond)
+	// Decision lines are buffered and flushed every 100 ms and at exit.
+	logOut := logbuf.New(stderr, 100*time.Millisecond)
 	defer logOut.Close()
 	logger, err := newLogger(logOut, *level, *format)
 	if err != nil {
@@ -136,50 +134,6 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// bufferedWriter batches writes to w and flushes them every interval and
-// on Close. It is safe for concurrent use.
-type bufferedWriter struct {
-	mu   sync.Mutex
-	w    *bufio.Writer
-	stop chan struct{}
-	done chan struct{}
-}
-
-func newBufferedWriter(w io.Writer, every time.Duration) *bufferedWriter {
-	b := &bufferedWriter{w: bufio.NewWriterSize(w, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(b.done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-b.stop:
-				return
-			case <-t.C:
-				b.mu.Lock()
-				_ = b.w.Flush()
-				b.mu.Unlock()
-			}
-		}
-	}()
-	return b
-}
-
-func (b *bufferedWriter) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.w.Write(p)
-}
-
-// Close stops the flusher and writes what is buffered.
-func (b *bufferedWriter) Close() error {
-	close(b.stop)
-	<-b.done
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.w.Flush()
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
