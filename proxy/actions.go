@@ -99,7 +99,7 @@ func (g *Gateway) checkForm(rs *ruleset, req *http.Request, v *verdict) (pageCon
 	if status != 0 {
 		return pageContext{}, nil, g.errorPage(rs, req, v, status, "")
 	}
-	c, err := g.signer.verify(vals.Get(pages.FieldContext), vals.Get(pages.FieldCSRF), subject(v.id), time.Now())
+	c, err := g.signer.verify(vals.Get(pages.FieldContext), vals.Get(pages.FieldCSRF), v.sub, time.Now())
 	if err == nil && c.Host != v.host.Host {
 		err = errBadForm
 	}
@@ -115,7 +115,7 @@ func (g *Gateway) checkForm(rs *ruleset, req *http.Request, v *verdict) (pageCon
 		return c, nil, g.errorPage(rs, req, v, http.StatusConflict, "This app is no longer in the catalog.")
 	}
 	v.app = app
-	v.decision = g.decide(rs, app, v.id)
+	v.decision = g.decide(rs, app, v.id, v.sub)
 	return c, vals, nil
 }
 
@@ -147,7 +147,7 @@ func (g *Gateway) actContinue(rs *ruleset, req *http.Request, v *verdict) *http.
 		if g.opts.Store == nil {
 			return g.errorPage(rs, req, v, http.StatusServiceUnavailable, "")
 		}
-		if !g.continues.allow(subject(v.id), rs.cfg.Requests.ContinuesPerHour, time.Now()) {
+		if !g.continues.allow(v.sub, rs.cfg.Requests.ContinuesPerHour, time.Now()) {
 			return g.errorPage(rs, req, v, http.StatusTooManyRequests, "")
 		}
 		if !g.signer.consume(c) {
@@ -157,8 +157,8 @@ func (g *Gateway) actContinue(rs *ruleset, req *http.Request, v *verdict) *http.
 		defer cancel()
 		now := time.Now()
 		_, err := g.opts.Store.AddGrant(ctx, store.Grant{
-			Subject: subject(v.id), App: v.app.ID, Source: store.SourceContinue,
-			CreatedAt: now, ExpiresAt: now.Add(d.Rule.ContinueFor), CreatedBy: subject(v.id),
+			Subject: v.sub, App: v.app.ID, Source: store.SourceContinue,
+			CreatedAt: now, ExpiresAt: now.Add(d.Rule.ContinueFor), CreatedBy: v.sub,
 		})
 		if err != nil {
 			g.log.Error("storing a continue failed", LogRef, v.ref, LogApp, v.app.ID, LogError, err.Error())
@@ -193,7 +193,7 @@ func (g *Gateway) actRequest(rs *ruleset, req *http.Request, v *verdict) *http.R
 		return g.errorPage(rs, req, v, http.StatusBadRequest,
 			"Please say in a few words what you need this app for (at most "+strconv.Itoa(rs.cfg.Requests.JustificationMax)+" characters).")
 	}
-	sub := subject(v.id)
+	sub := v.sub
 	if !g.requests.allow(sub, rs.cfg.Requests.RequestsPerHour, time.Now()) {
 		return g.errorPage(rs, req, v, http.StatusTooManyRequests, "")
 	}
@@ -256,7 +256,7 @@ func (g *Gateway) actStatus(rs *ruleset, req *http.Request, v *verdict, received
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), storeTimeout)
 	defer cancel()
-	list, err := g.opts.Store.Requests(ctx, store.RequestFilter{Subject: subject(v.id), Limit: 50})
+	list, err := g.opts.Store.Requests(ctx, store.RequestFilter{Subject: v.sub, Limit: 50})
 	if err != nil {
 		g.log.Error("reading access requests failed", LogRef, v.ref, LogError, err.Error())
 		return g.errorPage(rs, req, v, http.StatusServiceUnavailable, "")

@@ -42,7 +42,8 @@ func (g *Gateway) handleConnect(authority string, ctx *goproxy.ProxyCtx) (*gopro
 			msg: "Signpost: malformed host name."}), authority
 	}
 	v.host, v.app = hm, hm.App
-	v.decision, v.split = g.decideHost(rs, hm, id)
+	v.sub = subject(id)
+	v.decision, v.split = g.decideHost(rs, hm, id, v.sub)
 	hostport := net.JoinHostPort(hm.Host, strconv.Itoa(port))
 
 	if !v.split && !v.decision.Action.Intercepts() {

@@ -44,10 +44,13 @@ func (k Kind) String() string {
 
 // verdict is the outcome of deciding one CONNECT or request.
 type verdict struct {
-	kind     Kind
-	ref      string
-	start    time.Time
-	id       identity.Identity
+	kind  Kind
+	ref   string
+	start time.Time
+	id    identity.Identity
+	// sub is subject(id), built once: the key of grants, requests and
+	// usage.
+	sub      string
 	host     *classify.HostMatch
 	app      *classify.App
 	decision policy.Decision
@@ -155,15 +158,15 @@ func subject(id identity.Identity) string {
 	return "ip:" + id.ClientIP.String()
 }
 
-// decide applies the policy to app for id.
-func (g *Gateway) decide(rs *ruleset, app *classify.App, id identity.Identity) policy.Decision {
-	return rs.cfg.Policy.Decide(policy.DecideArgs{App: app, User: subject(id), Groups: id.Groups, Grants: g.opts.Grants})
+// decide applies the policy to app for id, whose subject is sub.
+func (g *Gateway) decide(rs *ruleset, app *classify.App, id identity.Identity, sub string) policy.Decision {
+	return rs.cfg.Policy.Decide(policy.DecideArgs{App: app, User: sub, Groups: id.Groups, Grants: g.opts.Grants})
 }
 
 // decideHost decides a CONNECT: the host-level app's decision, and whether
 // any path rule on the host leads to a different action.
-func (g *Gateway) decideHost(rs *ruleset, hm *classify.HostMatch, id identity.Identity) (policy.Decision, bool) {
-	return rs.cfg.Policy.DecideHost(hm, policy.DecideArgs{User: subject(id), Groups: id.Groups, Grants: g.opts.Grants})
+func (g *Gateway) decideHost(rs *ruleset, hm *classify.HostMatch, id identity.Identity, sub string) (policy.Decision, bool) {
+	return rs.cfg.Policy.DecideHost(hm, policy.DecideArgs{User: sub, Groups: id.Groups, Grants: g.opts.Grants})
 }
 
 // splitHostPort splits a CONNECT authority. A missing port is an error: a

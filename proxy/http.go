@@ -42,7 +42,8 @@ func (g *Gateway) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http
 	}
 	v.host = hm
 	v.app, _ = hm.ForPath(req.URL.Path)
-	v.decision = g.decide(rs, v.app, id)
+	v.sub = subject(id)
+	v.decision = g.decide(rs, v.app, id, v.sub)
 	// The request goes to the host that was classified, and says so in its
 	// Host header: an absolute URI naming one host with a Host header naming
 	// another must not reach a different site than the one decided on.
@@ -65,7 +66,7 @@ func (g *Gateway) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http
 // handleIntercepted decides one request inside an intercepted tunnel.
 func (g *Gateway) handleIntercepted(rs *ruleset, req *http.Request, ctx *goproxy.ProxyCtx, t *tunnel) (*http.Request, *http.Response) {
 	t.requestStarted()
-	v := &verdict{kind: KindIntercepted, ref: newRef(), start: time.Now(), id: t.id, tunnel: t}
+	v := &verdict{kind: KindIntercepted, ref: newRef(), start: time.Now(), id: t.id, sub: t.verdict.sub, tunnel: t}
 	// goproxy builds the inner URL from the inner Host header. A Host (or
 	// SNI) naming another site than the CONNECT is domain fronting: refuse.
 	inner, err := classify.Normalize(req.URL.Host)
@@ -79,7 +80,7 @@ func (g *Gateway) handleIntercepted(rs *ruleset, req *http.Request, ctx *goproxy
 	}
 	v.host = hm
 	v.app, _ = hm.ForPath(req.URL.Path)
-	v.decision = g.decide(rs, v.app, t.id)
+	v.decision = g.decide(rs, v.app, t.id, v.sub)
 	req.URL.Host = t.hostport
 	v.scheme, v.authority = req.URL.Scheme, t.authority
 	if strings.HasPrefix(req.URL.Path, ActionPrefix) {
@@ -88,7 +89,7 @@ func (g *Gateway) handleIntercepted(rs *ruleset, req *http.Request, ctx *goproxy
 	if v.decision.Action.Intercepts() {
 		return req, g.page(rs, req, v)
 	}
-	if d, split := g.decideHost(rs, hm, t.id); !split && !d.Action.Intercepts() {
+	if d, split := g.decideHost(rs, hm, t.id, v.sub); !split && !d.Action.Intercepts() {
 		// The whole host is allowed now (a "continue", an approval, or new
 		// rules), but the browser reused a connection opened while it was
 		// intercepted. Send it back to the same URL on a new connection: its
@@ -226,7 +227,7 @@ func (g *Gateway) page(rs *ruleset, req *http.Request, v *verdict) *http.Respons
 	}
 	if v.app != nil && g.opts.Store != nil {
 		g.pageState(req.Context(), &p, v)
-		ctx, csrf := g.signer.sign(pageContext{Subject: subject(v.id), App: v.app.ID, Host: v.host.Host,
+		ctx, csrf := g.signer.sign(pageContext{Subject: v.sub, App: v.app.ID, Host: v.host.Host,
 			Path: req.URL.RequestURI(), Scheme: v.scheme})
 		if d.Action == policy.Warn {
 			p.Continue = &pages.Form{Action: pathContinue, Context: ctx, CSRF: csrf}
@@ -248,7 +249,7 @@ func (g *Gateway) page(rs *ruleset, req *http.Request, v *verdict) *http.Respons
 func (g *Gateway) pageState(parent context.Context, p *pages.Interstitial, v *verdict) {
 	ctx, cancel := context.WithTimeout(parent, 500*time.Millisecond)
 	defer cancel()
-	sub := subject(v.id)
+	sub := v.sub
 	if n, err := g.colleagues(ctx, v.app.ID); err == nil {
 		p.Colleagues = n
 	}

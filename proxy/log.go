@@ -45,9 +45,9 @@ func (g *Gateway) record(v *verdict, status int) {
 	elapsed := time.Since(v.start)
 	if u := g.opts.Usage; u != nil && v.host != nil {
 		if v.app != nil {
-			u.Observe(v.app.ID, subject(v.id), v.start)
+			u.Observe(v.app.ID, v.sub, v.start)
 		} else if !v.host.IP {
-			u.ObserveUnknown(v.host.Host, subject(v.id), v.start)
+			u.ObserveUnknown(v.host.Host, v.sub, v.start)
 		}
 	}
 	if v.kind != KindIntercepted || v.decision.Action.Intercepts() {

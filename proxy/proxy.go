@@ -211,7 +211,7 @@ func (g *Gateway) closeBlockedTunnels(rs *ruleset) int {
 		if err != nil {
 			return true
 		}
-		d, split := g.decideHost(rs, hm, t.id)
+		d, split := g.decideHost(rs, hm, t.id, subject(t.id))
 		return d.Action.Intercepts() || (split && g.mitm != nil)
 	})
 }
