@@ -81,18 +81,19 @@ func NewServer(cfg config.Proxy, h http.Handler, logger *slog.Logger) *http.Serv
 				}
 				ci := v.(*connInfo)
 				cc, _ := c.(*clientConn)
+				var early []byte
 				if cc != nil {
-					ci.early = cc.detach()
+					early = cc.detach()
 				}
-				if ci.intercept.Load() {
-					// goproxy passes the early bytes to its TLS handshake
-					// itself.
-					ci.early = nil
-					_ = c.SetReadDeadline(time.Now().Add(ci.headerTimeout))
-					if cc != nil {
-						// The TLS handshake and the first request head.
-						cc.limit(int64(cfg.MaxHeaderBytes) + handshakeAllowance)
-					}
+				if !ci.intercept.Load() {
+					ci.early = early // for the relay
+					break
+				}
+				// goproxy hands the early bytes to its own TLS handshake.
+				_ = c.SetReadDeadline(time.Now().Add(ci.headerTimeout))
+				if cc != nil {
+					// The TLS handshake and the first request head.
+					cc.limit(int64(cfg.MaxHeaderBytes) + handshakeAllowance)
 				}
 			case http.StateClosed:
 				conns.Delete(c)
