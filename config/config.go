@@ -190,7 +190,7 @@ func LoadFS(fsys fs.FS, dir, display string) (*Config, error) {
 	if len(names) == 0 {
 		return nil, ErrorList{{File: display, Msg: "found no *.yaml files; expected at least one configuration file"}}
 	}
-	l := &loader{p: &problems{}, dir: dir, hash: sha256.New(), builtin: true}
+	l := &loader{p: &problems{}, dir: dir, hash: sha256.New(), builtin: true, store: Store{Retention: DefaultRetention}}
 	for _, n := range names {
 		data, err := fs.ReadFile(fsys, n)
 		shown := path.Join(display, n)

@@ -289,3 +289,30 @@ func TestSeats(t *testing.T) {
 		t.Fatalf("bad seats: got %v; want %q and a range error", err, want)
 	}
 }
+
+func TestStoreRetention(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want time.Duration
+	}{
+		{"", config.DefaultRetention},
+		{"store: {retention: 720h}", 720 * time.Hour},
+		{"store: {retention: forever}", 0},
+		{"store: {retention: 87600h}", config.MaxRetention},
+	} {
+		cfg, err := load(t, map[string]string{"signpost.yaml": tc.yaml})
+		if err != nil {
+			t.Errorf("%q: %v", tc.yaml, err)
+			continue
+		}
+		if cfg.Store.Retention != tc.want {
+			t.Errorf("%q: retention %v; want %v", tc.yaml, cfg.Store.Retention, tc.want)
+		}
+	}
+	for _, bad := range []string{"store: {retention: 23h}", "store: {retention: 87601h}", "store: {retention: 365d}", "store: {retention: \"\"}", "store: {retention: [1h]}"} {
+		_, err := load(t, map[string]string{"signpost.yaml": bad})
+		if err == nil || !strings.Contains(err.Error(), "t/signpost.yaml:1: found") || !strings.Contains(err.Error(), "store.retention; expected forever") {
+			t.Errorf("%q: got %v; want an error naming the line and store.retention", bad, err)
+		}
+	}
+}

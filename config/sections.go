@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -45,12 +46,24 @@ func (b Branding) Pages() pages.Branding {
 		Accent: b.Accent, HelpURL: b.HelpURL, Texts: b.Texts}
 }
 
-// Store names the access store.
+// Store names the access store and how long it keeps what is over.
 type Store struct {
 	// DSN is "sqlite:PATH", "postgres://…", or "" for SQLite in the data
 	// directory.
 	DSN string
+	// Retention is how long requests, grants and audit entries are kept
+	// once they are over (a request decided, a grant expired or revoked,
+	// an entry written); 0 ("forever") keeps them all. Pending requests
+	// and grants in force are always kept.
+	Retention time.Duration
 }
+
+// Retention bounds and default (store.retention).
+const (
+	DefaultRetention = 365 * 24 * time.Hour
+	MinRetention     = 24 * time.Hour
+	MaxRetention     = 10 * 365 * 24 * time.Hour
+)
 
 // Webhook is one notification target.
 type Webhook struct {
@@ -238,6 +251,19 @@ func (l *loader) readStore(r *reader, n *yaml.Node) {
 				return
 			}
 			l.store.DSN = s
+		}},
+		{"retention", func(_, v *yaml.Node) {
+			if v.Kind == yaml.ScalarNode && v.Tag == "!!str" && v.Value == "forever" {
+				l.store.Retention = 0
+				return
+			}
+			if v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
+				if d, err := time.ParseDuration(v.Value); err == nil && d >= MinRetention && d <= MaxRetention {
+					l.store.Retention = d
+					return
+				}
+			}
+			r.errorf(v, "found %s for store.retention; expected forever, or a duration from 24h to 87600h (ten years) such as \"8760h\" for a year", kindName(v))
 		}},
 	})
 }

@@ -10,6 +10,9 @@ type metrics struct {
 	info        *prometheus.GaugeVec
 	lastSuccess prometheus.Gauge
 	storeUp     prometheus.Gauge
+
+	pruned        *prometheus.CounterVec
+	pruneFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,9 +35,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "1 when the access store answered the last readiness check, 0 when it did not (the node is degraded).",
 	})
 	m.storeUp.Set(1)
-	reg.MustRegister(m.reloads, m.info, m.lastSuccess, m.storeUp)
+	m.pruned = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "signpost", Subsystem: "store", Name: "pruned_rows_total",
+		Help: "Rows this node deleted from the access store because they had been over for longer than store.retention, by table: requests, grants, audit.",
+	}, []string{"table"})
+	m.pruneFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "signpost", Subsystem: "store", Name: "prune_failures_total",
+		Help: "Prunings of the access store that failed (the database did not answer, or took longer than 10 minutes); the next one, an hour later, goes on.",
+	})
+	reg.MustRegister(m.reloads, m.info, m.lastSuccess, m.storeUp, m.pruned, m.pruneFailures)
 	for _, r := range []string{"ok", "unchanged", "error"} {
 		m.reloads.WithLabelValues(r)
+	}
+	for _, t := range []string{"requests", "grants", "audit"} {
+		m.pruned.WithLabelValues(t)
 	}
 	return m
 }

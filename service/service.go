@@ -79,6 +79,7 @@ type Node struct {
 	grants             *store.GrantCache
 	stopWatch          context.CancelFunc
 	stopUsage          context.CancelFunc
+	stopPrune          context.CancelFunc
 	notifier           *notify.Notifier
 	watcher            *reload.Watcher
 	usage              *fleetUsage
@@ -234,6 +235,7 @@ func (n *Node) Start() error {
 	}
 	n.serve(n.proxySrv, proxy.Listener(n.proxyLn))
 	n.serve(n.adminSrv, n.adminLn)
+	n.startPruning()
 	if n.opts.ConfigDir != "" && !n.opts.DisableWatch {
 		// Files changed by an editor, a git checkout or Kubernetes' ConfigMap
 		// swap reload the rules; Reload skips content that did not change.
@@ -506,6 +508,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	if n.stopUsage != nil {
 		n.stopUsage()
+	}
+	if n.stopPrune != nil {
+		n.stopPrune()
 	}
 	for _, s := range []*http.Server{n.proxySrv, n.adminSrv} {
 		if s != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/signpost-gateway/signpost/internal/testkit"
 	"github.com/signpost-gateway/signpost/proxy"
 	"github.com/signpost-gateway/signpost/service"
+	"github.com/signpost-gateway/signpost/store"
 )
 
 const (
@@ -261,5 +262,66 @@ func TestUsageIsCountedAndKept(t *testing.T) {
 		if !strings.Contains(m, w) {
 			t.Fatalf("after a restart, metrics lack %s", w)
 		}
+	}
+}
+
+// TestRetentionPrunesTheStore starts a node on a store holding a grant
+// that ended long ago and one in force: the node deletes the first, by
+// itself, keeps the second, counts it in its metrics and audits it.
+func TestRetentionPrunesTheStore(t *testing.T) {
+	data := t.TempDir()
+	dsn := "sqlite:" + filepath.Join(data, "signpost.db")
+	ctx := context.Background()
+	s, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	old, err := s.AddGrant(ctx, store.Grant{Subject: "alice", App: "slack", CreatedAt: now.AddDate(0, 0, -40), ExpiresAt: now.AddDate(0, 0, -39)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := s.AddGrant(ctx, store.Grant{Subject: "bob", App: "slack", CreatedAt: now.AddDate(0, 0, -40), ExpiresAt: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	n := startNode(t, allowAll+"store:\n  retention: 720h\n", func(o *service.Options) { o.DataDir = data; o.DisableWatch = true })
+	want := []string{
+		`signpost_store_pruned_rows_total{table="grants"} 1`,
+		`signpost_store_pruned_rows_total{table="audit"} 2`,
+		`signpost_store_pruned_rows_total{table="requests"} 0`,
+		`signpost_store_prune_failures_total 0`,
+	}
+	start := time.Now()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for m := n.scrape(); !strings.Contains(m, want[0]); m = n.scrape() {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("the node did not prune within 10s; metrics:\n%s", grepLines(m, "signpost_store_prune"))
+		}
+		<-tick.C
+	}
+	m := n.scrape()
+	for _, w := range want {
+		if !strings.Contains(m, w) {
+			t.Errorf("metrics lack %s; have:\n%s", w, grepLines(m, "signpost_store_prune"))
+		}
+	}
+	code, body := n.api("GET", "/api/v1/grants")
+	if code != 200 {
+		t.Fatalf("GET /api/v1/grants: %d %v", code, body)
+	}
+	raw, _ := json.Marshal(body)
+	if !strings.Contains(string(raw), `"subject":"bob"`) || strings.Contains(string(raw), `"subject":"alice"`) {
+		t.Errorf("grants after pruning: %s; want bob's (grant %d) and not alice's (grant %d)", raw, live.ID, old.ID)
+	}
+	code, body = n.api("GET", "/api/v1/audit")
+	raw, _ = json.Marshal(body)
+	if code != 200 || !strings.Contains(string(raw), `"action":"store.pruned"`) || !strings.Contains(string(raw), "deleted 0 requests, 1 grants, 2 audit entries") {
+		t.Errorf("audit after pruning: %d %s; want a store.pruned entry with the counts", code, raw)
 	}
 }

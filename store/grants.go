@@ -379,6 +379,12 @@ func (c *GrantCache) UsageSnapshots(ctx context.Context, since time.Time) ([]Usa
 	return c.store.UsageSnapshots(ctx, since)
 }
 
+// Prune implements Store; it deletes only grants that have ended, which
+// the cache already answers as none.
+func (c *GrantCache) Prune(ctx context.Context, cutoff time.Time) (Pruned, error) {
+	return c.store.Prune(ctx, cutoff)
+}
+
 // Ping implements Store.
 func (c *GrantCache) Ping(ctx context.Context) error {
 	return c.store.Ping(ctx)

@@ -512,6 +512,91 @@ func (s *sqlStore) UsageSnapshots(ctx context.Context, since time.Time) ([]Usage
 	return us, nil
 }
 
+// pruneBatch bounds the rows one of Prune's transactions deletes: SQLite
+// has one writer, and a person's "continue" should not wait behind the
+// deletion of a year of history.
+const pruneBatch = 500
+
+// pruneSteps are Prune's deletions, in an order that never deletes a row
+// another row still names: the audit entries first, then the grants no
+// entry names, then the requests no grant or entry names.
+var pruneSteps = []struct {
+	what  string
+	count func(*Pruned) *int64
+	query string
+}{
+	{"audit entries", func(p *Pruned) *int64 { return &p.Audit }, `DELETE FROM audit WHERE id IN (
+		SELECT id FROM audit WHERE at < $1 ORDER BY id LIMIT $2)`},
+	{"grants", func(p *Pruned) *int64 { return &p.Grants }, `DELETE FROM grants WHERE id IN (
+		SELECT g.id FROM grants g
+		WHERE (g.expires_at < $1 OR g.revoked_at < $1)
+		  AND NOT EXISTS (SELECT 1 FROM audit a WHERE a.grant_id = g.id)
+		ORDER BY g.id LIMIT $2)`},
+	{"requests", func(p *Pruned) *int64 { return &p.Requests }, `DELETE FROM requests WHERE id IN (
+		SELECT r.id FROM requests r
+		WHERE r.status <> 'pending' AND r.decided_at < $1
+		  AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.request_id = r.id)
+		  AND NOT EXISTS (SELECT 1 FROM audit a WHERE a.request_id = r.id)
+		ORDER BY r.id LIMIT $2)`},
+}
+
+// Prune implements Store.
+func (s *sqlStore) Prune(ctx context.Context, cutoff time.Time) (Pruned, error) {
+	var p Pruned
+	now := orNow(time.Time{})
+	if err := checkTime("prune cutoff", cutoff); err != nil {
+		return p, s.fail("prune", err)
+	}
+	if cutoff.After(now) {
+		return p, s.fail("prune", fmt.Errorf("%w: prune cutoff %s is after now", ErrInvalid, cutoff.UTC().Format(time.RFC3339)))
+	}
+	for _, step := range pruneSteps {
+		for {
+			var n int64
+			err := s.inTx(ctx, func(tx *sql.Tx) error {
+				res, err := tx.ExecContext(ctx, step.query, cutoff.UnixNano(), pruneBatch)
+				if err != nil {
+					return err
+				}
+				n, err = res.RowsAffected()
+				return err
+			})
+			if err != nil {
+				if p.Total() > 0 {
+					// What went stays gone: say so, even though the
+					// caller's time is up.
+					_ = s.auditPrune(context.WithoutCancel(ctx), now, cutoff, p)
+				}
+				return p, s.fail("prune "+step.what, err)
+			}
+			*step.count(&p) += n
+			if n < pruneBatch {
+				break
+			}
+		}
+	}
+	if p.Total() == 0 {
+		return p, nil
+	}
+	if err := s.auditPrune(ctx, now, cutoff, p); err != nil {
+		return p, s.fail("prune: audit", err)
+	}
+	return p, nil
+}
+
+// auditPrune records what a pruning deleted, waiting at most 5 seconds.
+func (s *sqlStore) auditPrune(ctx context.Context, now, cutoff time.Time, p Pruned) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		return insertAudit(ctx, tx, AuditEntry{
+			At: now, Actor: PrunedBy, Action: ActionPruned,
+			Detail: fmt.Sprintf("retention cutoff %s: deleted %d requests, %d grants, %d audit entries",
+				cutoff.UTC().Format(time.RFC3339), p.Requests, p.Grants, p.Audit),
+		})
+	})
+}
+
 // Ping implements Store. It reads the schema's version, which proves more
 // than a connection does: the database is there, readable and migrated.
 func (s *sqlStore) Ping(ctx context.Context) error {

@@ -273,3 +273,36 @@ func TestSQLiteUpgradeAddsUsageSnapshots(t *testing.T) {
 		t.Error("a row of the wrong types: got no error; want STRICT to refuse it")
 	}
 }
+
+// TestPruneFailingMidwayAuditsWhatWent makes the database refuse to delete
+// grants (a trigger, as a lock or a constraint might): Prune has deleted
+// the audit entries by then, reports the error with that count, and says
+// in the audit trail what went.
+func TestPruneFailingMidwayAuditsWhatWent(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	s := openTestSQLite(t, path)
+	now := time.Now()
+	for _, who := range []string{"alice", "bob"} {
+		if _, err := s.AddGrant(ctx, Grant{Subject: who, App: "slack", CreatedAt: now.Add(-48 * time.Hour), ExpiresAt: now.Add(-47 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := rawSQLite(t, path).Exec(`CREATE TRIGGER keep_grants BEFORE DELETE ON grants BEGIN SELECT RAISE(ABORT, 'grants are kept'); END`); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Prune(ctx, now.Add(-time.Hour))
+	if err == nil || !strings.Contains(err.Error(), "prune grants") || !strings.Contains(err.Error(), "grants are kept") {
+		t.Fatalf("Prune with grants that cannot be deleted: got %v; want the database's refusal", err)
+	}
+	if p != (Pruned{Audit: 2}) {
+		t.Errorf("Prune's counts on the error: got %+v; want the 2 audit entries it deleted", p)
+	}
+	es, err := s.Audit(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 || es[0].Action != ActionPruned || !strings.Contains(es[0].Detail, "deleted 0 requests, 0 grants, 2 audit entries") {
+		t.Errorf("audit after the failed Prune: got %+v; want one entry saying what was deleted", es)
+	}
+}

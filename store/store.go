@@ -161,7 +161,23 @@ const (
 	ActionGrantAdded = "grant.added"
 	// ActionGrantRevoked is an admin revoking a grant.
 	ActionGrantRevoked = "grant.revoked"
+	// ActionPruned is the retention deleting what had been over for
+	// longer than it (Store.Prune); its detail says how many of each.
+	ActionPruned = "store.pruned"
 )
+
+// PrunedBy is the actor of the audit entry Prune writes.
+const PrunedBy = "signpost retention"
+
+// Pruned counts the rows Prune deleted.
+type Pruned struct {
+	Requests, Grants, Audit int64
+}
+
+// Total is the number of rows deleted.
+func (p Pruned) Total() int64 {
+	return p.Requests + p.Grants + p.Audit
+}
 
 // AuditEntry records one write: who did what, when, to which request or grant.
 type AuditEntry struct {
@@ -350,6 +366,18 @@ type Store interface {
 	// Each node's snapshot may be up to MaxUsageSnapshot bytes, so pass the
 	// oldest time worth merging.
 	UsageSnapshots(ctx context.Context, since time.Time) ([]UsageSnapshot, error)
+	// Prune deletes the access records that have been over since before
+	// cutoff: audit entries made before it, grants that expired or were
+	// revoked before it, and requests decided before it, except a row a
+	// kept row names (an audit entry its grant or request, a grant its
+	// request). Pending requests and grants in force are never deleted.
+	// It deletes in transactions of a few hundred rows, so that other
+	// writes wait for one batch at most, and audits what it deleted in one
+	// entry (ActionPruned by PrunedBy), unless it deleted nothing. On an
+	// error it returns what it had deleted so far, and audits that if the
+	// database still answers. A cutoff after now, or out of range, is
+	// ErrInvalid.
+	Prune(ctx context.Context, cutoff time.Time) (Pruned, error)
 	// Ping checks that the database answers; for readiness probes.
 	Ping(ctx context.Context) error
 	// Close releases the database. Later calls return ErrUnavailable.

@@ -1,7 +1,8 @@
 // Package storetest is the conformance suite every store backend passes:
 // each method of store.Store, its errors, its ordering and filters, its
-// audit trail, the usage snapshots (replacement, the since filter,
-// pruning, the size limit), concurrent use, and persistence across Close
+// audit trail, the retention's pruning, the usage snapshots (replacement,
+// the since filter, pruning, the size limit), concurrent use, and
+// persistence across Close
 // and Open. The
 // SQLite backend runs it in its tests; another backend (PostgreSQL) runs
 // the same suite against its own databases.
@@ -49,6 +50,9 @@ func Run(t *testing.T, newDSN func(t *testing.T) string) {
 		{"Audit", testAudit},
 		{"Concurrency", testConcurrency},
 		{"Persistence", testPersistence},
+		{"Prune", testPrune},
+		{"PruneRevoked", testPruneRevoked},
+		{"PruneBatches", testPruneBatches},
 		{"UsageSave", testUsageSave},
 		{"UsageReplace", testUsageReplace},
 		{"UsageTwoNodes", testUsageTwoNodes},
@@ -1019,4 +1023,6 @@ func testClosed(t *testing.T, h *harness) {
 	wantErr(t, "SaveUsage after Close", s.SaveUsage(ctx, "edge-1", snapshotData("closed"), t0), store.ErrUnavailable)
 	_, err = s.UsageSnapshots(ctx, time.Time{})
 	wantErr(t, "UsageSnapshots after Close", err, store.ErrUnavailable)
+	_, err = s.Prune(ctx, time.Now().Add(-time.Hour))
+	wantErr(t, "Prune after Close", err, store.ErrUnavailable)
 }
