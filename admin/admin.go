@@ -125,6 +125,10 @@ type Options struct {
 	// with 404 (usage is not collected) and leaves the pages out of the
 	// navigation.
 	Usage func() *usage.Tracker
+	// Retention returns how long the store keeps what is over (the
+	// configuration's store.retention, 0 for ever), which the audit page
+	// states. nil states nothing.
+	Retention func() time.Duration
 }
 
 // storeTimeout bounds each request's work in the access store.

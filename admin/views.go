@@ -417,9 +417,13 @@ func (s *server) auditPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := struct {
-		Entries []store.AuditEntry
-		Limit   int
-	}{es, auditPageLimit}
+		Entries   []store.AuditEntry
+		Limit     int
+		Retention string
+	}{es, auditPageLimit, ""}
+	if s.o.Retention != nil {
+		body.Retention = retentionText(s.o.Retention())
+	}
 	s.render(w, r, http.StatusOK, "audit", "Audit trail", "/audit", body)
 }
 
@@ -669,4 +673,17 @@ func localNext(v string) string {
 		return "/"
 	}
 	return v
+}
+
+// retentionText says for how long the store keeps what is over, for a
+// sentence after "kept": "for 365 days", "for 36h0m0s", "for ever".
+func retentionText(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "for ever"
+	case d%(24*time.Hour) == 0:
+		return "for " + plural(int(d/(24*time.Hour)), "day", "days")
+	default:
+		return "for " + d.String()
+	}
 }

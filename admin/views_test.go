@@ -443,3 +443,31 @@ func FuzzLocalNext(f *testing.F) {
 		}
 	})
 }
+
+// TestAuditPageStatesTheRetention shows the configured retention on the
+// audit page, as days, as a duration, or as for ever.
+func TestAuditPageStatesTheRetention(t *testing.T) {
+	for _, tc := range []struct {
+		keep time.Duration
+		want string
+	}{
+		{365 * 24 * time.Hour, "kept for 365 days"},
+		{36 * time.Hour, "kept for 36h0m0s"},
+		{0, "kept for ever"},
+	} {
+		e := newEnv(t, envOptions{noNotify: true, configure: func(o *Options) {
+			o.Retention = func() time.Duration { return tc.keep }
+		}})
+		e.createRequest("carol", "dropbox", "files")
+		c := e.signIn(aliceSecret)
+		audit := e.do(call{method: "GET", path: "/audit", cookie: c})
+		if !strings.Contains(audit.body, tc.want+" (<code>store.retention</code>)") {
+			t.Errorf("retention %v: audit page lacks %q:\n%s", tc.keep, tc.want, audit.body)
+		}
+	}
+	e := newEnv(t, envOptions{noNotify: true})
+	c := e.signIn(aliceSecret)
+	if audit := e.do(call{method: "GET", path: "/audit", cookie: c}); strings.Contains(audit.body, "store.retention") {
+		t.Errorf("without a Retention option the audit page states one:\n%s", audit.body)
+	}
+}

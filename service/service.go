@@ -229,6 +229,7 @@ func (n *Node) Start() error {
 			Logger:     n.log,
 			Registerer: n.reg,
 			Usage:      n.usage.Tracker,
+			Retention:  func() time.Duration { return n.gw.Config().Store.Retention },
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       time.Minute,

@@ -324,4 +324,15 @@ func TestRetentionPrunesTheStore(t *testing.T) {
 	if code != 200 || !strings.Contains(string(raw), `"action":"store.pruned"`) || !strings.Contains(string(raw), "deleted 0 requests, 1 grants, 2 audit entries") {
 		t.Errorf("audit after pruning: %d %s; want a store.pruned entry with the counts", code, raw)
 	}
+	req, _ := http.NewRequest("GET", n.admin+"/audit", nil)
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "kept for 30 days (<code>store.retention</code>)") {
+		t.Errorf("the audit page does not state the configured retention:\n%s", page)
+	}
 }
