@@ -1,8 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -171,6 +180,82 @@ func TestMarkdownTable(t *testing.T) {
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown() lacks the row\n%s\ngot:\n%s", want, md)
+		}
+	}
+}
+
+// TestRelays fetches a body over TLS through each bare relay, as the
+// 64 MiB measurement does, and checks every byte arrives.
+func TestRelays(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	origin := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(body) }))
+	defer origin.Close()
+	for _, mode := range []string{"splice", "buffer"} {
+		t.Run(mode, func(t *testing.T) {
+			copyFn, err := relayCopier(mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- serveRelay(ctx, ln, copyFn) }()
+			tr := origin.Client().Transport.(*http.Transport).Clone()
+			tr.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: ln.Addr().String()})
+			resp, err := (&http.Client{Transport: tr}).Get(origin.URL + "/large")
+			if err != nil {
+				t.Fatalf("GET through the relay: %v", err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || !bytes.Equal(got, body) {
+				t.Errorf("body through the relay: %d bytes, %v; want the origin's %d", len(got), err, len(body))
+			}
+			tr.CloseIdleConnections()
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serveRelay: %v", err)
+			}
+		})
+	}
+	if _, err := relayCopier("zero-copy"); err == nil {
+		t.Error("relayCopier accepted an unknown mode")
+	}
+}
+
+// TestCPUTimeAgreesWithRusage reads this process's CPU time as the
+// harness reads a proxy's, after some work, and compares it with what
+// getrusage says about the same process.
+func TestCPUTimeAgreesWithRusage(t *testing.T) {
+	usage := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	var sink uint64
+	for start := usage(); usage()-start < 30*time.Millisecond; {
+		for i := range 100000 {
+			sink += uint64(i) * sink
+		}
+	}
+	before := usage()
+	got, err := cpuTime(os.Getpid())
+	after := usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got < before-20*time.Millisecond || got > after+20*time.Millisecond {
+		t.Errorf("cpuTime: %v; getrusage says %v to %v", got, before, after)
+	}
+	if d, err := schedCPUTime(os.Getpid()); err == nil && d != got {
+		// Both read within microseconds: they may differ only by then.
+		if diff := d - got; diff < 0 || diff > 5*time.Millisecond {
+			t.Errorf("cpuTime %v does not come from schedstat (%v)", got, d)
 		}
 	}
 }

@@ -17,7 +17,7 @@
 //
 // The harness owns no product code and changes none: it runs the signpost
 // binary as shipped, and for profiles builds a node with the same
-// service.New and Start. The subcommands "origin", "goproxy" and
+// service.New and Start. The subcommands "origin", "goproxy", "relay" and
 // "signpost-inproc" are the harness's own child processes.
 package main
 
@@ -49,6 +49,8 @@ func main() {
 			err = runGoproxy(os.Args[2:])
 		case "signpost-inproc":
 			err = runSignpostInProcess(os.Args[2:])
+		case "relay":
+			err = runRelay(os.Args[2:])
 		default:
 			err = runHarness(os.Args[1:])
 		}
@@ -88,7 +90,7 @@ type settings struct {
 func parseFlags(args []string) (settings, error) {
 	var s settings
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	targets := fs.String("targets", "direct,goproxy,squid,signpost", "comma-separated targets to measure")
+	targets := fs.String("targets", "direct,goproxy,squid,signpost,relay-splice,relay-copy", "comma-separated targets to measure (the relays: 64 MiB only)")
 	fs.IntVar(&s.Rounds, "rounds", 3, "rounds of every load over every target, interleaved; the best round is reported")
 	fs.DurationVar(&s.Duration, "duration", 3*time.Second, "measured duration of each timed load")
 	fs.DurationVar(&s.Warmup, "warmup", time.Second, "warm-up before each wrk run (not counted; whole seconds); the Go loads warm up for at most 500ms")
@@ -117,8 +119,8 @@ func parseFlags(args []string) (settings, error) {
 	}
 	for _, t := range strings.Split(*targets, ",") {
 		t = strings.TrimSpace(t)
-		if !slices.Contains([]string{targetDirect, targetGoproxy, targetSquid, targetSignpost}, t) {
-			return s, fmt.Errorf("unknown target %q: expected direct, goproxy, squid or signpost", t)
+		if !slices.Contains([]string{targetDirect, targetGoproxy, targetSquid, targetSignpost, targetRelaySplice, targetRelayCopy}, t) {
+			return s, fmt.Errorf("unknown target %q: expected direct, goproxy, squid, signpost, relay-splice or relay-copy", t)
 		}
 		s.Targets = append(s.Targets, t)
 	}

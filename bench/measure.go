@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -60,6 +61,8 @@ func (r *run) measureAll(ctx context.Context, signpostBin string) error {
 			t, err = startSquid(dir, r.origin.TLS, r.pin)
 		case targetSignpost:
 			t, err = startSignpost(signpostBin, dir, r.origin.TLS, r.pin)
+		case targetRelaySplice, targetRelayCopy:
+			t, err = startRelay(r.self, dir, name, r.pin)
 		}
 		if err != nil {
 			return fmt.Errorf("starting %s: %w", name, err)
@@ -79,7 +82,7 @@ func (r *run) measureAll(ctx context.Context, signpostBin string) error {
 	// Idle tunnels first, on fresh processes: a proxy's memory then grows
 	// by what the tunnels cost, not into heap another load left free.
 	for _, t := range targets {
-		if t.proc == nil {
+		if t.proc == nil || t.bulkOnly {
 			continue
 		}
 		logf("%s: %d idle websocket tunnels", t.Name, r.s.IdleTunnels)
@@ -91,18 +94,19 @@ func (r *run) measureAll(ctx context.Context, signpostBin string) error {
 		k := round % len(targets)
 		order := append(append(make([]*target, 0, len(targets)), targets[k:]...), targets[:k]...)
 		logf("round %d of %d", round+1, r.s.Rounds)
-		for _, t := range order {
+		full := slices.DeleteFunc(slices.Clone(order), func(t *target) bool { return t.bulkOnly })
+		for _, t := range full {
 			if err := r.smallGETs(ctx, t); err != nil {
 				return err
 			}
 		}
-		for _, t := range order {
+		for _, t := range full {
 			r.fixedRate(ctx, t)
 		}
 		for _, t := range order {
 			r.large(ctx, t)
 		}
-		for _, t := range order {
+		for _, t := range full {
 			r.newTunnels(ctx, t)
 		}
 		for _, t := range order {

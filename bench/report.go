@@ -85,6 +85,7 @@ func (rep *Report) Markdown() string {
 Ratios are Signpost's figure divided by the other's (higher is better for rates, lower for latency
 and memory). For latency, "vs direct" is the time Signpost adds to a direct connection.
 `)
+	rep.writeRelays(&b)
 	rep.writeNotes(&b)
 	if p := rep.Profile; p != nil {
 		fmt.Fprintf(&b, "\n## Profiles of an in-process Signpost\n\nSaved in `%s` (`go tool pprof -http=: FILE` to browse; `.txt` beside each is `-top`, flat and cumulative).\n",
@@ -104,6 +105,44 @@ and memory). For latency, "vs direct" is the time Signpost adds to a direct conn
 		}
 	}
 	return b.String()
+}
+
+// writeRelays adds the bare relays' 64 MiB figures, beside direct's and
+// the proxies', when the run measured them.
+func (rep *Report) writeRelays(b *strings.Builder) {
+	if rep.Results[targetRelaySplice] == nil && rep.Results[targetRelayCopy] == nil {
+		return
+	}
+	mbps := func(name string) (mb, cpu float64, ok bool) {
+		res := rep.Results[name]
+		if res == nil {
+			return 0, 0, false
+		}
+		have := func(x TransferResult) bool { return len(x.AllMBs) > 0 }
+		mb, ok = best(res.Large, false, func(x TransferResult) (float64, bool) { return x.MBps, have(x) })
+		cpu, _ = best(res.Large, true, func(x TransferResult) (float64, bool) { return x.ProxyCPUms, have(x) })
+		return mb, cpu, ok
+	}
+	direct, _, haveDirect := mbps(targetDirect)
+	b.WriteString("\n**64 MiB over TLS, and what the copy costs.** Two bare CONNECT relays of the harness's own " +
+		"(no policy, no logging, no goproxy), pinned as the proxies are, show what the kernel's copy path alone " +
+		"gives on this machine: `relay-splice` copies as Signpost's relay does (`TCPConn.ReadFrom`, splice), " +
+		"`relay-copy` reads into and writes from a 128 KiB buffer.\n\n")
+	b.WriteString("| 64 MiB over TLS | MB/s | vs direct | proxy CPU per 64 MiB, ms |\n| --- | ---: | ---: | ---: |\n")
+	for _, name := range []string{targetDirect, targetRelaySplice, targetRelayCopy, targetGoproxy, targetSquid, targetSignpost} {
+		mb, cpu, ok := mbps(name)
+		if !ok {
+			continue
+		}
+		vs, c := "—", "—"
+		if haveDirect {
+			vs = fmt.Sprintf("%.2f×", ratio(mb, direct))
+		}
+		if name != targetDirect {
+			c = num(cpu)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", name, num(mb), vs, c)
+	}
 }
 
 // row is one line of the table.

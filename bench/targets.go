@@ -37,6 +37,9 @@ type target struct {
 	goStats func(ctx context.Context) (goStats, error)
 	// caRoots trusts the proxy's interception CA (Signpost only).
 	caRoots *x509.CertPool
+	// bulkOnly targets (the bare relays) speak CONNECT only and are
+	// measured in the 64 MiB row alone.
+	bulkOnly bool
 }
 
 // goStats are a Go proxy's goroutines and the bytes of heap spans and
