@@ -84,7 +84,7 @@ type Requests struct {
 	// JustificationMax bounds the justification's length in characters.
 	JustificationMax int
 	// RequestsPerHour and ContinuesPerHour bound each person's page
-	// actions.
+	// actions in any hour, across every node that shares the store.
 	RequestsPerHour  int
 	ContinuesPerHour int
 }

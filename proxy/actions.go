@@ -147,15 +147,19 @@ func (g *Gateway) actContinue(rs *ruleset, req *http.Request, v *verdict) *http.
 		if g.opts.Store == nil {
 			return g.errorPage(rs, req, v, http.StatusServiceUnavailable, "")
 		}
-		if !g.continues.allow(v.sub, rs.cfg.Requests.ContinuesPerHour, time.Now()) {
+		now := time.Now()
+		limit := rs.cfg.Requests.ContinuesPerHour
+		if !g.continues.allow(v.sub, limit, now) {
+			return g.errorPage(rs, req, v, http.StatusTooManyRequests, "")
+		}
+		ctx, cancel := context.WithTimeout(req.Context(), storeTimeout)
+		defer cancel()
+		if g.overFleetLimit(ctx, v, now, func(a store.Activity) int { return a.Continues }, limit) {
 			return g.errorPage(rs, req, v, http.StatusTooManyRequests, "")
 		}
 		if !g.signer.consume(c) {
 			return g.errorPage(rs, req, v, http.StatusForbidden, "This form was already sent.")
 		}
-		ctx, cancel := context.WithTimeout(req.Context(), storeTimeout)
-		defer cancel()
-		now := time.Now()
 		_, err := g.opts.Store.AddGrant(ctx, store.Grant{
 			Subject: v.sub, App: v.app.ID, Source: store.SourceContinue,
 			CreatedAt: now, ExpiresAt: now.Add(d.Rule.ContinueFor), CreatedBy: v.sub,
@@ -194,13 +198,18 @@ func (g *Gateway) actRequest(rs *ruleset, req *http.Request, v *verdict) *http.R
 			"Please say in a few words what you need this app for (at most "+strconv.Itoa(rs.cfg.Requests.JustificationMax)+" characters).")
 	}
 	sub := v.sub
-	if !g.requests.allow(sub, rs.cfg.Requests.RequestsPerHour, time.Now()) {
+	now := time.Now()
+	limit := rs.cfg.Requests.RequestsPerHour
+	if !g.requests.allow(sub, limit, now) {
 		return g.errorPage(rs, req, v, http.StatusTooManyRequests, "")
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), storeTimeout)
 	defer cancel()
 	if p, err := g.opts.Store.PendingFor(ctx, sub, v.app.ID); err == nil && p != nil {
 		return g.seeOther(req, pathRequests)
+	}
+	if g.overFleetLimit(ctx, v, now, func(a store.Activity) int { return a.Requests }, limit) {
+		return g.errorPage(rs, req, v, http.StatusTooManyRequests, "")
 	}
 	if !g.signer.consume(c) {
 		return g.errorPage(rs, req, v, http.StatusForbidden, "This form was already sent.")
@@ -233,6 +242,22 @@ func (g *Gateway) actRequest(rs *ruleset, req *http.Request, v *verdict) *http.R
 	}
 	g.log.Info("access requested", LogRef, v.ref, LogUser, v.id.User, LogClient, v.id.ClientIP.String(), LogApp, v.app.ID, "request_id", r.ID)
 	return g.seeOther(req, pathRequests+"?received=1")
+}
+
+// overFleetLimit reports whether the person already did, in the past
+// hour, limit of what count picks from the store's activity: the store
+// counts what every node stored, so an hourly limit holds across a fleet
+// (the in-memory limiter before it counts this node's attempts only). A
+// store that does not answer enforces nothing here; the write after it
+// fails on its own.
+func (g *Gateway) overFleetLimit(ctx context.Context, v *verdict, now time.Time, count func(store.Activity) int, limit int) bool {
+	a, err := g.opts.Store.Activity(ctx, v.sub, now.Add(-time.Hour))
+	if err != nil {
+		g.log.Warn("reading a person's recent actions failed; the hourly limit holds on this node only",
+			LogRef, v.ref, LogError, err.Error())
+		return false
+	}
+	return count(a) >= limit
 }
 
 func (g *Gateway) adminRequestURL(rs *ruleset, id int64) string {

@@ -67,12 +67,20 @@ func freshSchema(t *testing.T) string {
 
 var fleetFieldRE = regexp.MustCompile(`name="(ctx|csrf)" value="([^"]*)"`)
 
-// TestFleetSharesGrantsAndRequests runs two nodes on one PostgreSQL, with
-// shared form and session keys, as a fleet behind a balancer does: a
-// continue on one node is honoured by the other within 2 seconds, a form
-// from one node is accepted by the other, every node's admin view shows
-// each request once, and an approval on one is honoured by the other.
-func TestFleetSharesGrantsAndRequests(t *testing.T) {
+// fleet is two nodes on one PostgreSQL schema, with shared form and
+// session keys, as a fleet behind a balancer runs.
+type fleet struct {
+	t    *testing.T
+	a, b *node
+}
+
+// startFleet starts a fleet whose policy has rules (rule lines, indented
+// as list items of policy.rules), whose requests section adds requests
+// (", key: value" pairs), and whose configuration ends with extra
+// (top-level sections). People are named by the X-Authenticated-User
+// header.
+func startFleet(t *testing.T, rules, requests, extra string) *fleet {
+	t.Helper()
 	dsn := freshSchema(t)
 	keys := t.TempDir()
 	for _, f := range []string{"form.key", "session.key"} {
@@ -82,61 +90,85 @@ func TestFleetSharesGrantsAndRequests(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg := warnSlack + "    - {app: wetransfer, action: block}\n" +
+	cfg := "proxy:\n  allow_destinations: [127.0.0.1]\npolicy:\n  rules:\n" + rules +
 		"identity: {trusted_header: X-Authenticated-User, trusted_peers: [127.0.0.1]}\n" +
-		"requests: {form_key_file: " + filepath.Join(keys, "form.key") + "}\n" +
-		"admin: {session_key_file: " + filepath.Join(keys, "session.key") + "}\n"
+		"requests: {form_key_file: " + filepath.Join(keys, "form.key") + requests + "}\n" +
+		"admin: {session_key_file: " + filepath.Join(keys, "session.key") + "}\n" + extra
 	withStore := func(o *service.Options) { o.Store = dsn; o.DisableWatch = true }
-	a := startNode(t, cfg, withStore)
-	b := startNode(t, cfg, withStore)
+	return &fleet{t: t, a: startNode(t, cfg, withStore), b: startNode(t, cfg, withStore)}
+}
 
-	clientOf := func(n *node) *http.Client {
-		pool := n.origin.Pool()
-		for _, m := range []*node{a, b} {
-			pem, err := os.ReadFile(filepath.Join(m.data, "ca", "ca.crt"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			pool.AppendCertsFromPEM(pem)
-		}
-		tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: n.n.ProxyAddr().String()}),
-			TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}
-		return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	}
-	get := func(c *http.Client, u string) (*http.Response, string) {
-		t.Helper()
-		req, _ := http.NewRequest("GET", u, nil)
-		req.Header.Set("Accept", "text/html")
-		resp, err := c.Do(req)
+// client returns a client of n that trusts both nodes' CAs and the
+// origin, follows no redirect and keeps no connection alive. A user other
+// than "" is named in every CONNECT, which is where an intercepted
+// tunnel's identity comes from (a plain-HTTP request names its own).
+func (f *fleet) client(n *node, user string) *http.Client {
+	f.t.Helper()
+	pool := n.origin.Pool()
+	for _, m := range []*node{f.a, f.b} {
+		pem, err := os.ReadFile(filepath.Join(m.data, "ca", "ca.crt"))
 		if err != nil {
-			t.Fatal(err)
+			f.t.Fatal(err)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp, string(body)
+		pool.AppendCertsFromPEM(pem)
 	}
-	post := func(c *http.Client, u, page, action string, extra url.Values) *http.Response {
-		t.Helper()
-		i := strings.Index(page, `action="`+action+`"`)
-		if i < 0 {
-			t.Fatalf("no form for %s", action)
-		}
-		form := url.Values{}
-		for _, m := range fleetFieldRE.FindAllStringSubmatch(page[i:], 2) {
-			form.Set(m[1], strings.ReplaceAll(m[2], "&#43;", "+"))
-		}
-		for k, v := range extra {
-			form[k] = v
-		}
-		req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp
+	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: n.n.ProxyAddr().String()}),
+		TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}
+	if user != "" {
+		tr.ProxyConnectHeader = http.Header{"X-Authenticated-User": {user}}
 	}
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// get fetches u as a browser would.
+func (f *fleet) get(c *http.Client, u string) (*http.Response, string) {
+	f.t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	req.Header.Set("Accept", "text/html")
+	resp, err := c.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(body)
+}
+
+// post sends the form of page whose action is action to u, with extra
+// fields.
+func (f *fleet) post(c *http.Client, u, page, action string, extra url.Values) *http.Response {
+	f.t.Helper()
+	i := strings.Index(page, `action="`+action+`"`)
+	if i < 0 {
+		f.t.Fatalf("no form for %s", action)
+	}
+	form := url.Values{}
+	for _, m := range fleetFieldRE.FindAllStringSubmatch(page[i:], 2) {
+		form.Set(m[1], strings.ReplaceAll(m[2], "&#43;", "+"))
+	}
+	for k, v := range extra {
+		form[k] = v
+	}
+	req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+// TestFleetSharesGrantsAndRequests runs two nodes on one PostgreSQL, with
+// shared form and session keys, as a fleet behind a balancer does: a
+// continue on one node is honoured by the other within 2 seconds, a form
+// from one node is accepted by the other, every node's admin view shows
+// each request once, and an approval on one is honoured by the other.
+func TestFleetSharesGrantsAndRequests(t *testing.T) {
+	f := startFleet(t, "    - {app: slack, action: warn}\n    - {app: wetransfer, action: block}\n", "", "")
+	a, b := f.a, f.b
+	clientOf := func(n *node) *http.Client { return f.client(n, "") }
+	get, post := f.get, f.post
 	within := func(what string, d time.Duration, ok func() bool) time.Duration {
 		t.Helper()
 		start := time.Now()
@@ -223,4 +255,41 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestFleetHourlyLimitsHoldAcrossNodes allows each person one continue and
+// one access request per hour: the first, on node A, goes through; the
+// second, on node B, which has seen none from that person, is refused
+// with 429; another person is not held back by it. Alice and Bob are
+// warned (continues), Carol and Dave blocked (requests).
+func TestFleetHourlyLimitsHoldAcrossNodes(t *testing.T) {
+	f := startFleet(t, "    - {app: slack, group: warned, action: warn}\n    - {app: wetransfer, group: warned, action: warn}\n"+
+		"    - {app: slack, action: block}\n    - {app: wetransfer, action: block}\n",
+		", continues_per_hour: 1, requests_per_hour: 1", "groups: {warned: [alice, bob]}\n")
+	act := func(n *node, user, host, action string, extra url.Values) int {
+		t.Helper()
+		c := f.client(n, user)
+		_, page := f.get(c, "https://"+host+"/")
+		return f.post(c, "https://"+host+action, page, action, extra).StatusCode
+	}
+	why := url.Values{"justification": {"Our customer shares files this way."}}
+	for _, step := range []struct {
+		what       string
+		n          *node
+		user, host string
+		action     string
+		extra      url.Values
+		want       int
+	}{
+		{"carol's request on A", f.a, "carol", "slack.com", "/.signpost/request", why, http.StatusSeeOther},
+		{"carol's second request, on B", f.b, "carol", "wetransfer.com", "/.signpost/request", why, http.StatusTooManyRequests},
+		{"dave's request on B", f.b, "dave", "wetransfer.com", "/.signpost/request", why, http.StatusSeeOther},
+		{"alice's continue on A", f.a, "alice", "slack.com", "/.signpost/continue", nil, http.StatusSeeOther},
+		{"alice's second continue, on B", f.b, "alice", "wetransfer.com", "/.signpost/continue", nil, http.StatusTooManyRequests},
+		{"bob's continue on B", f.b, "bob", "wetransfer.com", "/.signpost/continue", nil, http.StatusSeeOther},
+	} {
+		if got := act(step.n, step.user, step.host, step.action, step.extra); got != step.want {
+			t.Errorf("%s: got %d; want %d", step.what, got, step.want)
+		}
+	}
 }

@@ -359,6 +359,11 @@ func (c *GrantCache) PendingFor(ctx context.Context, subject, app string) (*Requ
 	return c.store.PendingFor(ctx, subject, app)
 }
 
+// Activity implements Store.
+func (c *GrantCache) Activity(ctx context.Context, subject string, since time.Time) (Activity, error) {
+	return c.store.Activity(ctx, subject, since)
+}
+
 // Audit implements Store.
 func (c *GrantCache) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {
 	return c.store.Audit(ctx, limit)

@@ -398,6 +398,22 @@ func (s *sqlStore) PendingFor(ctx context.Context, subject, app string) (*Reques
 		ORDER BY id DESC LIMIT 1`, subject, app)
 }
 
+// Activity implements Store.
+func (s *sqlStore) Activity(ctx context.Context, subject string, since time.Time) (Activity, error) {
+	var a Activity
+	if err := checkTime("since", since); err != nil {
+		return a, s.fail("activity", err)
+	}
+	err := s.r.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM requests WHERE subject = $1 AND created_at >= $2),
+		(SELECT COUNT(*) FROM grants WHERE subject = $1 AND source = 'continue' AND created_at >= $2)`,
+		subject, since.UnixNano()).Scan(&a.Requests, &a.Continues)
+	if err != nil {
+		return Activity{}, s.fail("activity", err)
+	}
+	return a, nil
+}
+
 // oneRequest returns the request q selects, or nil.
 func (s *sqlStore) oneRequest(ctx context.Context, op, q string, args ...any) (*Request, error) {
 	r, err := scanRequest(s.r.QueryRowContext(ctx, q, args...))

@@ -166,6 +166,14 @@ const (
 	ActionPruned = "store.pruned"
 )
 
+// Activity counts what one person did in the store since some time.
+type Activity struct {
+	// Requests is the access requests they made.
+	Requests int
+	// Continues is the grants they gave themselves with "continue".
+	Continues int
+}
+
 // PrunedBy is the actor of the audit entry Prune writes.
 const PrunedBy = "signpost retention"
 
@@ -345,6 +353,11 @@ type Store interface {
 	LatestDecided(ctx context.Context, subject, app string) (*Request, error)
 	// PendingFor returns subject's pending request for app, or nil.
 	PendingFor(ctx context.Context, subject, app string) (*Request, error)
+	// Activity counts the requests subject made and the continues it
+	// gave itself at or after since, whichever node stored them: the
+	// page actions' hourly limits read it, so that they hold across a
+	// fleet.
+	Activity(ctx context.Context, subject string, since time.Time) (Activity, error)
 	// Audit returns the newest limit audit entries, newest first; limit 0
 	// means DefaultLimit, capped at MaxLimit. It is AuditEntries with a
 	// limit only.

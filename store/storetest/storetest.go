@@ -53,6 +53,7 @@ func Run(t *testing.T, newDSN func(t *testing.T) string) {
 		{"Prune", testPrune},
 		{"PruneRevoked", testPruneRevoked},
 		{"PruneBatches", testPruneBatches},
+		{"Activity", testActivity},
 		{"UsageSave", testUsageSave},
 		{"UsageReplace", testUsageReplace},
 		{"UsageTwoNodes", testUsageTwoNodes},
@@ -1025,4 +1026,6 @@ func testClosed(t *testing.T, h *harness) {
 	wantErr(t, "UsageSnapshots after Close", err, store.ErrUnavailable)
 	_, err = s.Prune(ctx, time.Now().Add(-time.Hour))
 	wantErr(t, "Prune after Close", err, store.ErrUnavailable)
+	_, err = s.Activity(ctx, "alice", t0)
+	wantErr(t, "Activity after Close", err, store.ErrUnavailable)
 }
