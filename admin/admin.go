@@ -50,7 +50,9 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,6 +68,9 @@ type Options struct {
 	// Tokens are the accepted bearer tokens and who holds each. With none,
 	// every authenticated route answers 401 and nobody can sign in.
 	Tokens []Token
+	// TokenSet, when set, is read instead of Tokens at every request, so
+	// that its holder can replace the tokens while the listener serves.
+	TokenSet *TokenSet
 	// Gatherer is what /metrics serves; nil serves no metrics route.
 	Gatherer prometheus.Gatherer
 	// MetricsOpen serves /metrics without a token, for scrapers that
@@ -142,22 +147,81 @@ func New(o Options) http.Handler {
 	return newServer(o).handler()
 }
 
-// server is the admin listener's state, fixed at New.
+// TokenSet holds the accepted admin tokens for a listener that may get
+// new ones while it serves (a reload re-read the tokens file). A token
+// taken out stops working at once, and so does every browser session
+// signed in with it.
+type TokenSet struct {
+	v atomic.Pointer[[]Token]
+}
+
+// NewTokenSet returns a set holding tokens.
+func NewTokenSet(tokens []Token) *TokenSet {
+	ts := &TokenSet{}
+	ts.Set(tokens)
+	return ts
+}
+
+// Set replaces the tokens.
+func (ts *TokenSet) Set(tokens []Token) {
+	c := slices.Clone(tokens)
+	ts.v.Store(&c)
+}
+
+// Tokens returns the tokens held.
+func (ts *TokenSet) Tokens() []Token {
+	return slices.Clone(*ts.v.Load())
+}
+
+// server is the admin listener's state, fixed at New but for the tokens
+// of a TokenSet.
 type server struct {
-	o      Options
-	tokens []tokenSum
-	// holders maps a token's fingerprint to its name, to check sessions.
-	holders map[string]string
-	sess    *sessions
-	cop     *http.CrossOriginProtection
-	log     *slog.Logger
-	base    string // BaseURL without a trailing slash
-	https   bool   // BaseURL is https
-	now     func() time.Time
-	metrics *metrics
+	o Options
+	// set is where the tokens come from; accepted is what they were
+	// compiled to, for the slice set held then.
+	set      *TokenSet
+	accepted atomic.Pointer[acceptedTokens]
+	sess     *sessions
+	cop      *http.CrossOriginProtection
+	log      *slog.Logger
+	base     string // BaseURL without a trailing slash
+	https    bool   // BaseURL is https
+	now      func() time.Time
+	metrics  *metrics
 	// insightRows bounds the requests, and the grants, that insights
 	// reads; insightPage is the most it asks the store for at once.
 	insightRows, insightPage int
+}
+
+// acceptedTokens are a token slice as the server compares them.
+type acceptedTokens struct {
+	src    *[]Token
+	tokens []tokenSum
+	// holders maps a token's fingerprint to its name, to check sessions.
+	holders map[string]string
+}
+
+// accepting returns the tokens in force, compiling them when the set was
+// given new ones since the last call.
+func (s *server) accepting() *acceptedTokens {
+	src := s.set.v.Load()
+	if a := s.accepted.Load(); a != nil && a.src == src {
+		return a
+	}
+	a := &acceptedTokens{src: src, holders: map[string]string{}}
+	for _, t := range *src {
+		if t.Secret == "" {
+			continue
+		}
+		name := t.Name
+		if name == "" {
+			name = DefaultActor
+		}
+		a.tokens = append(a.tokens, tokenSum{name: name, sum: sha256.Sum256([]byte(t.Secret))})
+		a.holders[s.sess.fingerprint(t.Secret)] = name
+	}
+	s.accepted.Store(a)
+	return a
 }
 
 // tokenSum is an accepted token as compared: the SHA-256 of its secret.
@@ -168,12 +232,12 @@ type tokenSum struct {
 
 func newServer(o Options) *server {
 	s := &server{
-		o:       o,
-		log:     o.Logger,
-		holders: map[string]string{},
-		cop:     http.NewCrossOriginProtection(),
-		base:    strings.TrimRight(o.BaseURL, "/"),
-		now:     time.Now,
+		o:    o,
+		set:  o.TokenSet,
+		log:  o.Logger,
+		cop:  http.NewCrossOriginProtection(),
+		base: strings.TrimRight(o.BaseURL, "/"),
+		now:  time.Now,
 
 		insightRows: insightRows,
 		insightPage: store.MaxLimit,
@@ -193,16 +257,8 @@ func newServer(o Options) *server {
 		s.log.Error("admin session key is too short; using a random key, so sessions end with this process",
 			"length", len(o.SessionKey), "minimum", MinSessionKeyLen)
 	}
-	for _, t := range o.Tokens {
-		if t.Secret == "" {
-			continue
-		}
-		name := t.Name
-		if name == "" {
-			name = DefaultActor
-		}
-		s.tokens = append(s.tokens, tokenSum{name: name, sum: sha256.Sum256([]byte(t.Secret))})
-		s.holders[s.sess.fingerprint(t.Secret)] = name
+	if s.set == nil {
+		s.set = NewTokenSet(o.Tokens)
 	}
 	if u, err := url.Parse(s.base); err == nil && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http") {
 		s.https = u.Scheme == "https"
@@ -391,7 +447,7 @@ func (s *server) identify(r *http.Request) (identity, error) {
 	if err != nil {
 		return identity{}, err
 	}
-	if name, ok := s.holders[sess.Token]; !ok || name != sess.Actor {
+	if name, ok := s.accepting().holders[sess.Token]; !ok || name != sess.Actor {
 		return identity{}, errors.New("session's token is no longer accepted")
 	}
 	return identity{actor: sess.Actor, sess: &sess}, nil
@@ -408,7 +464,7 @@ func (s *server) bearer(header string) (string, bool) {
 	}
 	got := sha256.Sum256([]byte(tok))
 	name, match := "", 0
-	for _, t := range s.tokens {
+	for _, t := range s.accepting().tokens {
 		if subtle.ConstantTimeCompare(got[:], t.sum[:]) == 1 {
 			name, match = t.name, 1
 		}

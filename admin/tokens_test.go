@@ -3,6 +3,7 @@ package admin
 import (
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -165,4 +166,43 @@ func FuzzParseTokens(f *testing.F) {
 			seen[tk.Secret] = true
 		}
 	})
+}
+
+// TestTokenSetReplacedWhileServing takes Bob's token out of the set while
+// the listener serves: his bearer token and his browser session stop
+// working at once, Alice's keep working, and a token put in works.
+func TestTokenSetReplacedWhileServing(t *testing.T) {
+	set := NewTokenSet([]Token{{Name: "alice", Secret: aliceSecret}, {Name: "bob", Secret: bobSecret}})
+	e := newEnv(t, envOptions{noNotify: true, configure: func(o *Options) { o.TokenSet = set }})
+	aliceSession, bobSession := e.signIn(aliceSecret), e.signIn(bobSecret)
+	status := func(c call) int {
+		t.Helper()
+		c.method, c.path = "GET", "/api/v1/requests"
+		return e.do(c).status
+	}
+	for _, c := range []call{{bearer: aliceSecret}, {bearer: bobSecret}, {cookie: aliceSession}, {cookie: bobSession}} {
+		if got := status(c); got != http.StatusOK {
+			t.Fatalf("before the change: got %d; want 200", got)
+		}
+	}
+	const carolSecret = "carol-0123456789abcdef0123456789"
+	set.Set([]Token{{Name: "alice", Secret: aliceSecret}, {Name: "carol", Secret: carolSecret}})
+	if got := set.Tokens(); len(got) != 2 || got[1].Name != "carol" {
+		t.Errorf("Tokens: got %d, the second %q; want alice and carol", len(got), got[1].Name)
+	}
+	for _, tc := range []struct {
+		what string
+		c    call
+		want int
+	}{
+		{"alice's token", call{bearer: aliceSecret}, http.StatusOK},
+		{"alice's session", call{cookie: aliceSession}, http.StatusOK},
+		{"bob's token, taken out", call{bearer: bobSecret}, http.StatusUnauthorized},
+		{"bob's session, signed in with it", call{cookie: bobSession}, http.StatusUnauthorized},
+		{"carol's token, put in", call{bearer: carolSecret}, http.StatusOK},
+	} {
+		if got := status(tc.c); got != tc.want {
+			t.Errorf("%s after the change: got %d; want %d", tc.what, got, tc.want)
+		}
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -80,6 +81,7 @@ type Node struct {
 	stopWatch          context.CancelFunc
 	stopUsage          context.CancelFunc
 	stopPrune          context.CancelFunc
+	tokens             *admin.TokenSet
 	notifier           *notify.Notifier
 	watcher            *reload.Watcher
 	usage              *fleetUsage
@@ -150,10 +152,11 @@ func (n *Node) Start() error {
 	if err := n.loadCA(); err != nil {
 		return err
 	}
-	tokens, err := n.adminTokens()
+	tokens, err := n.adminTokens(n.cfg.Admin.TokensFile)
 	if err != nil {
 		return err
 	}
+	n.tokens = admin.NewTokenSet(tokens)
 	n.reg = prometheus.NewRegistry()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -209,7 +212,7 @@ func (n *Node) Start() error {
 	n.proxySrv = proxy.NewServer(n.cfg.Proxy, p, n.log)
 	n.adminSrv = &http.Server{
 		Handler: admin.New(admin.Options{
-			Tokens:       tokens,
+			TokenSet:     n.tokens,
 			Gatherer:     n.reg,
 			MetricsOpen:  n.cfg.Admin.MetricsOpen,
 			Degraded:     n.degraded,
@@ -272,10 +275,11 @@ func (n *Node) serve(srv *http.Server, ln net.Listener) {
 	}()
 }
 
-// adminTokens reads the admin tokens: the configured file, or the token
-// generated in the data directory on first start.
-func (n *Node) adminTokens() ([]admin.Token, error) {
-	if f := n.cfg.Admin.TokensFile; f != "" {
+// adminTokens reads the admin tokens: file (admin.tokens_file), or the
+// token generated in the data directory, which is made anew when it is
+// missing.
+func (n *Node) adminTokens(file string) ([]admin.Token, error) {
+	if f := file; f != "" {
 		tokens, err := admin.ReadTokens(f)
 		if err != nil {
 			return nil, fmt.Errorf("admin tokens: %w", err)
@@ -293,6 +297,21 @@ func (n *Node) adminTokens() ([]admin.Token, error) {
 		n.log.Info("created an admin token; send it as 'Authorization: Bearer <token>' to the admin listener, or sign in with it at /login", "file", path)
 	}
 	return tokens, nil
+}
+
+// reloadTokens reads the admin tokens again, from the file cfg names:
+// a token taken out stops working at once, with every session signed in
+// with it. Tokens that cannot be read, or none, change nothing.
+func (n *Node) reloadTokens(cfg *config.Config) {
+	tokens, err := n.adminTokens(cfg.Admin.TokensFile)
+	if err != nil {
+		n.log.Error("reading the admin tokens failed; the tokens in force stay", "error", err.Error())
+		return
+	}
+	if !slices.Equal(tokens, n.tokens.Tokens()) {
+		n.tokens.Set(tokens)
+		n.log.Info("admin tokens changed", "tokens", len(tokens))
+	}
 }
 
 // degraded says what works less well than it should, or "": a node whose
@@ -451,6 +470,11 @@ func (n *Node) Reload() error {
 	now := time.Now()
 	n.status.LastAttempt = now
 	cfg, err := config.Load(n.opts.ConfigDir)
+	if err == nil {
+		n.reloadTokens(cfg)
+	} else {
+		n.reloadTokens(n.gw.Config())
+	}
 	if err == nil && cfg.Hash == n.gw.Config().Hash {
 		n.status.LastResult = "unchanged"
 		n.metrics.reloads.WithLabelValues("unchanged").Inc()

@@ -336,3 +336,51 @@ func TestRetentionPrunesTheStore(t *testing.T) {
 		t.Errorf("the audit page does not state the configured retention:\n%s", page)
 	}
 }
+
+// TestAdminTokensAreReadAgainOnReload replaces the admin token file and
+// reloads: the old token stops working and the new one works, though the
+// rules did not change; a token file the node must refuse (readable by
+// others) leaves the tokens in force.
+func TestAdminTokensAreReadAgainOnReload(t *testing.T) {
+	n := startNode(t, allowAll, func(o *service.Options) { o.DisableWatch = true })
+	status := func(method, path, token string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, n.admin+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	file := filepath.Join(n.data, "admin-token")
+	const rotated = "ops:rotated-0123456789abcdef0123456789abcdef"
+	if err := os.WriteFile(file, []byte(rotated+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := status("POST", "/api/v1/reload", n.token); got != http.StatusOK {
+		t.Fatalf("reload with the token in force: %d", got)
+	}
+	newToken := strings.TrimPrefix(rotated, "ops:")
+	if got := status("GET", "/api/v1/config", n.token); got != http.StatusUnauthorized {
+		t.Errorf("the replaced token after the reload: got %d; want 401", got)
+	}
+	if got := status("GET", "/api/v1/config", newToken); got != http.StatusOK {
+		t.Errorf("the new token after the reload: got %d; want 200", got)
+	}
+
+	if err := os.WriteFile(file, []byte("ops:refused-0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	status("POST", "/api/v1/reload", newToken)
+	if got := status("GET", "/api/v1/config", newToken); got != http.StatusOK {
+		t.Errorf("the token in force after a reload that read a refused file: got %d; want 200", got)
+	}
+	if got := status("GET", "/api/v1/config", "refused-0123456789abcdef0123456789abcdef"); got != http.StatusUnauthorized {
+		t.Errorf("a token from the refused file: got %d; want 401", got)
+	}
+}
