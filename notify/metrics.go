@@ -46,16 +46,20 @@ func newMetrics(workers []*worker) *metrics {
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"target"}),
 	}
-	// Every series exists from the start, so that a rate() over a fresh target reads 0, not
-	// nothing.
 	for _, w := range workers {
-		for _, r := range results {
-			m.deliveries.WithLabelValues(w.t.Name, r)
-		}
-		m.queueLen.WithLabelValues(w.t.Name)
-		m.duration.WithLabelValues(w.t.Name)
+		m.add(w.t.Name)
 	}
 	return m
+}
+
+// add makes target's series, so that a rate() over a fresh target reads 0,
+// not nothing.
+func (m *metrics) add(target string) {
+	for _, r := range results {
+		m.deliveries.WithLabelValues(target, r)
+	}
+	m.queueLen.WithLabelValues(target)
+	m.duration.WithLabelValues(target)
 }
 
 // register adds the metrics to r.

@@ -38,6 +38,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -221,6 +222,11 @@ type worker struct {
 	t      Target
 	queue  chan Event
 	redact *strings.Replacer
+	// ctx ends with the notifier's, or when SetTargets takes the target
+	// out: its deliveries in flight and its backoff waits end, and what
+	// is left in its queue is dropped.
+	ctx    context.Context
+	cancel context.CancelFunc
 	// lastDropLog is when a drop was last logged, in Unix nanoseconds.
 	lastDropLog atomic.Int64
 }
@@ -260,7 +266,29 @@ func New(targets []Target, o Options) (*Notifier, error) {
 		n.client = newClient(o.Timeout)
 		n.ownClient = true
 	}
+	checked, err := checkTargets(targets)
+	if err != nil {
+		return nil, err
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	for _, t := range checked {
+		n.workers = append(n.workers, n.newWorker(t))
+	}
+	n.m = newMetrics(n.workers)
+	if o.Registerer != nil {
+		if err := n.m.register(o.Registerer); err != nil {
+			n.cancel()
+			return nil, fmt.Errorf("notify: registering metrics: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// checkTargets checks every target and that no name is used twice, and
+// returns them with their format filled in and their kinds copied.
+func checkTargets(targets []Target) ([]Target, error) {
 	names := make(map[string]bool, len(targets))
+	out := make([]Target, 0, len(targets))
 	for _, t := range targets {
 		if err := checkTarget(t); err != nil {
 			return nil, err
@@ -270,21 +298,80 @@ func New(targets []Target, o Options) (*Notifier, error) {
 		}
 		names[t.Name] = true
 		t.Format = t.format()
-		t.Kinds = append([]Kind(nil), t.Kinds...)
-		n.workers = append(n.workers, &worker{
-			t:      t,
-			queue:  make(chan Event, o.QueueSize),
-			redact: redactor(t),
-		})
+		t.Kinds = slices.Clone(t.Kinds)
+		out = append(out, t)
 	}
-	n.m = newMetrics(n.workers)
-	if o.Registerer != nil {
-		if err := n.m.register(o.Registerer); err != nil {
-			return nil, fmt.Errorf("notify: registering metrics: %w", err)
+	return out, nil
+}
+
+// newWorker makes t's queue and context; it starts nothing.
+func (n *Notifier) newWorker(t Target) *worker {
+	w := &worker{t: t, queue: make(chan Event, n.opts.QueueSize), redact: redactor(t)}
+	w.ctx, w.cancel = context.WithCancel(n.ctx)
+	return w
+}
+
+// SetTargets replaces the targets while the notifier runs, as a reload of
+// the configuration does. A target whose name, URL, format, secret and
+// kinds are unchanged keeps its queue and its worker; a target taken out
+// or changed stops at once, and what was queued for it is dropped and
+// counted (a changed URL or secret must not receive events meant for the
+// old one, nor the old one those for the new); a new target starts with an
+// empty queue. The targets are checked as New checks them: on an error
+// nothing changes. After Close it returns an error.
+func (n *Notifier) SetTargets(targets []Target) error {
+	checked, err := checkTargets(targets)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return errors.New("notify: set targets: the notifier is closed")
+	}
+	old := make(map[string]*worker, len(n.workers))
+	for _, w := range n.workers {
+		old[w.t.Name] = w
+	}
+	next := make([]*worker, 0, len(checked))
+	for _, t := range checked {
+		if w, ok := old[t.Name]; ok && sameTarget(w.t, t) {
+			next = append(next, w)
+			delete(old, t.Name)
+			continue
+		}
+		w := n.newWorker(t)
+		n.m.add(t.Name)
+		next = append(next, w)
+		if n.started {
+			n.wg.Go(func() { n.run(w) })
 		}
 	}
-	n.ctx, n.cancel = context.WithCancel(context.Background())
-	return n, nil
+	n.workers = next
+	started := n.started
+	var gone []string
+	for name, w := range old {
+		gone = append(gone, name)
+		w.cancel()
+		close(w.queue)
+		if !started {
+			for e := range w.queue {
+				n.m.dequeued(w.t.Name)
+				n.drop(w, e, "target removed or changed")
+			}
+		}
+	}
+	n.mu.Unlock()
+	if len(gone) > 0 {
+		slices.Sort(gone)
+		n.log.Info("webhook targets removed or changed; events still queued for them are dropped", "targets", gone)
+	}
+	return nil
+}
+
+// sameTarget reports whether a and b deliver alike.
+func sameTarget(a, b Target) bool {
+	return a.Name == b.Name && a.URL == b.URL && a.Format == b.Format && a.Secret == b.Secret && slices.Equal(a.Kinds, b.Kinds)
 }
 
 // defaults fills in zero options and refuses impossible ones.
@@ -553,8 +640,8 @@ const (
 
 // deliver sends e to w's target, retrying as the answers allow, and records the result.
 func (n *Notifier) deliver(w *worker, e Event) {
-	if n.ctx.Err() != nil {
-		n.drop(w, e, "notifier closed")
+	if w.ctx.Err() != nil {
+		n.drop(w, e, "notifier closed or target removed")
 		return
 	}
 	body, err := render(w.t.Format, e)
@@ -593,9 +680,9 @@ func (n *Notifier) deliver(w *worker, e Event) {
 			n.m.result(w.t.Name, resultOK)
 			n.log.LogAttrs(ctx, slog.LevelDebug, "webhook delivered", attrs(attempt, out)...)
 			return
-		case n.ctx.Err() != nil:
+		case w.ctx.Err() != nil:
 			n.m.result(w.t.Name, resultDropped)
-			n.log.LogAttrs(ctx, slog.LevelWarn, "webhook abandoned at shutdown", attrs(attempt, out)...)
+			n.log.LogAttrs(ctx, slog.LevelWarn, "webhook abandoned: shutting down, or the target was removed", attrs(attempt, out)...)
 			return
 		case !out.retry:
 			n.m.result(w.t.Name, resultFailed)
@@ -609,9 +696,9 @@ func (n *Notifier) deliver(w *worker, e Event) {
 		wait := n.backoff(attempt, out.retryAfter)
 		n.m.result(w.t.Name, resultRetry)
 		n.log.LogAttrs(ctx, slog.LevelWarn, "webhook attempt failed; will retry", attrs(attempt, out, slog.Duration(logWait, wait))...)
-		if err := n.sleep(n.ctx, wait); err != nil {
+		if err := n.sleep(w.ctx, wait); err != nil {
 			n.m.result(w.t.Name, resultDropped)
-			n.log.LogAttrs(ctx, slog.LevelWarn, "webhook abandoned at shutdown", attrs(attempt, outcome{})...)
+			n.log.LogAttrs(ctx, slog.LevelWarn, "webhook abandoned: shutting down, or the target was removed", attrs(attempt, outcome{})...)
 			return
 		}
 	}
@@ -630,7 +717,7 @@ type outcome struct {
 // attempt posts body once and classifies the answer: 2xx is delivered; 408, 425, 429 and 5xx
 // and transport errors are worth retrying; anything else (a redirect, another 4xx) is not.
 func (n *Notifier) attempt(w *worker, e Event, body []byte, id string, attempt int) outcome {
-	ctx, cancel := context.WithTimeout(n.ctx, n.opts.Timeout)
+	ctx, cancel := context.WithTimeout(w.ctx, n.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.t.URL, bytes.NewReader(body))
 	if err != nil {

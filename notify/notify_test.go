@@ -872,3 +872,108 @@ func TestDeliveryIDsAreUnique(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// TestSetTargetsWhileRunning holds one event in flight at each of three
+// targets, with a second queued behind it, then replaces the targets: the
+// unchanged one keeps its queue and delivers both, the removed one and the
+// one whose URL changed drop what they held (the new URL never sees the
+// old events), and a new target gets the events that follow.
+func TestSetTargetsWhileRunning(t *testing.T) {
+	release := make(chan struct{})
+	// hold keeps the first request until release, or until the sender
+	// gives it up, which it reports on gaveUp.
+	hold := func(gaveUp chan struct{}) func(w http.ResponseWriter, r *http.Request, n int) {
+		return func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 1 {
+				select {
+				case <-release:
+				case <-r.Context().Done():
+					close(gaveUp)
+					return
+				}
+			}
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}
+	removedGaveUp, changedGaveUp := make(chan struct{}), make(chan struct{})
+	kept, removed, changedOld := newReceiver(t, hold(make(chan struct{}))), newReceiver(t, hold(removedGaveUp)), newReceiver(t, hold(changedGaveUp))
+	changedNew, added := newReceiver(t, nil), newReceiver(t, nil)
+	n, _, _ := newTestNotifier(t, []Target{
+		jsonTarget("kept", kept.srv.URL),
+		jsonTarget("removed", removed.srv.URL),
+		jsonTarget("changed", changedOld.srv.URL),
+	}, Options{})
+	n.Start()
+	n.Notify(testEvent)
+	second := testEvent
+	second.RequestID = 43
+	n.Notify(second)
+	for _, rc := range []*receiver{kept, removed, changedOld} {
+		rc.next(t) // the first event is in flight at each
+	}
+
+	if err := n.SetTargets([]Target{
+		jsonTarget("kept", kept.srv.URL),
+		jsonTarget("changed", changedNew.srv.URL),
+		{Name: "added", URL: added.srv.URL, Format: FormatSlack},
+	}); err != nil {
+		t.Fatalf("SetTargets: %v", err)
+	}
+	third := testEvent
+	third.RequestID = 44
+	n.Notify(third)
+	// The targets taken out give up what they have in flight at once.
+	for _, gaveUp := range []chan struct{}{removedGaveUp, changedGaveUp} {
+		select {
+		case <-gaveUp:
+		case <-time.After(waitLimit):
+			t.Fatal("a removed target's delivery in flight was not given up")
+		}
+	}
+	close(release)
+	if got := kept.next(t); !strings.Contains(string(got.body), `"id":43,`) {
+		t.Errorf("the unchanged target's second delivery: %s; want the event queued before the change", got.body)
+	}
+	if got := kept.next(t); !strings.Contains(string(got.body), `"id":44,`) {
+		t.Errorf("the unchanged target's third delivery: %s; want the event after the change", got.body)
+	}
+	if got := changedNew.next(t); !strings.Contains(string(got.body), `"id":44,`) {
+		t.Errorf("the changed target's new URL got %s first; want only the event after the change", got.body)
+	}
+	added.next(t)
+	closeNotifier(t, n)
+	for _, rc := range []*receiver{removed, changedOld, changedNew, added} {
+		if extra := rc.requests(); len(extra) > 0 {
+			t.Errorf("a receiver got %d more requests than it should", len(extra))
+		}
+	}
+	checkDeliveries(t, n, "kept", map[string]int{resultOK: 3})
+	checkDeliveries(t, n, "removed", map[string]int{resultDropped: 2})
+	checkDeliveries(t, n, "changed", map[string]int{resultDropped: 2, resultOK: 1})
+	checkDeliveries(t, n, "added", map[string]int{resultOK: 1})
+
+	if err := n.SetTargets(nil); err == nil {
+		t.Error("SetTargets after Close: got nil; want an error")
+	}
+}
+
+// TestSetTargetsRefusesBadTargets leaves the targets as they were when
+// one of the new ones is invalid.
+func TestSetTargetsRefusesBadTargets(t *testing.T) {
+	rc := newReceiver(t, nil)
+	n, _, _ := newTestNotifier(t, []Target{jsonTarget("a", rc.srv.URL)}, Options{})
+	n.Start()
+	for _, bad := range [][]Target{
+		{jsonTarget("a", rc.srv.URL), jsonTarget("a", rc.srv.URL)},
+		{{Name: "b", URL: "http://hooks.example.com/x", Format: FormatSlack}},
+		{{Name: "c", URL: rc.srv.URL, Format: FormatJSON}},
+	} {
+		if err := n.SetTargets(bad); err == nil {
+			t.Errorf("SetTargets(%v): got nil; want an error", bad)
+		}
+	}
+	n.Notify(testEvent)
+	rc.next(t)
+	closeNotifier(t, n)
+	checkDeliveries(t, n, "a", map[string]int{resultOK: 1})
+}

@@ -361,21 +361,34 @@ func (n *Node) openStore() error {
 
 // startNotifier starts the webhooks the configuration names.
 func (n *Node) startNotifier() error {
-	var targets []notify.Target
-	for _, w := range n.cfg.Webhooks {
-		t := notify.Target{Name: w.Name, URL: w.URL, Format: notify.Format(w.Format), Secret: w.Secret}
-		for _, e := range w.Events {
-			t.Kinds = append(t.Kinds, notify.Kind(e))
-		}
-		targets = append(targets, t)
-	}
-	nt, err := notify.New(targets, notify.Options{Logger: n.log, Registerer: n.reg})
+	nt, err := notify.New(webhookTargets(n.cfg), notify.Options{Logger: n.log, Registerer: n.reg})
 	if err != nil {
 		return fmt.Errorf("webhooks: %w", err)
 	}
 	nt.Start()
 	n.notifier = nt
 	return nil
+}
+
+// webhookTargets are the notifier's targets for cfg's webhooks.
+func webhookTargets(cfg *config.Config) []notify.Target {
+	var targets []notify.Target
+	for _, w := range cfg.Webhooks {
+		t := notify.Target{Name: w.Name, URL: w.URL, Format: notify.Format(w.Format), Secret: w.Secret}
+		for _, e := range w.Events {
+			t.Kinds = append(t.Kinds, notify.Kind(e))
+		}
+		targets = append(targets, t)
+	}
+	return targets
+}
+
+// setWebhooks gives the notifier cfg's webhooks; those unchanged keep
+// their queues.
+func (n *Node) setWebhooks(cfg *config.Config) {
+	if err := n.notifier.SetTargets(webhookTargets(cfg)); err != nil {
+		n.log.Error("webhooks not changed; the webhooks in force stay", "error", err.Error())
+	}
 }
 
 // key reads a key the configuration names (shared by a fleet), or the one
@@ -476,6 +489,9 @@ func (n *Node) Reload() error {
 		n.reloadTokens(n.gw.Config())
 	}
 	if err == nil && cfg.Hash == n.gw.Config().Hash {
+		// The rules are the same, but a file a webhook names (its URL,
+		// its secret) may have changed.
+		n.setWebhooks(cfg)
 		n.status.LastResult = "unchanged"
 		n.metrics.reloads.WithLabelValues("unchanged").Inc()
 		n.log.Info("reload: configuration unchanged", "config_hash", short(cfg.Hash))
@@ -492,6 +508,7 @@ func (n *Node) Reload() error {
 	}
 	n.setLive(cfg, time.Now())
 	n.configureUsage(cfg)
+	n.setWebhooks(cfg)
 	n.status.LastResult = "ok"
 	n.metrics.reloads.WithLabelValues("ok").Inc()
 	n.log.Info("reloaded configuration", "config_hash", short(cfg.Hash), "apps", len(cfg.Apps))

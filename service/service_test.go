@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -382,5 +383,38 @@ func TestAdminTokensAreReadAgainOnReload(t *testing.T) {
 	}
 	if got := status("GET", "/api/v1/config", "refused-0123456789abcdef0123456789abcdef"); got != http.StatusUnauthorized {
 		t.Errorf("a token from the refused file: got %d; want 401", got)
+	}
+}
+
+// TestWebhookAddedByReload adds a webhook to the configuration of a
+// running node and reloads: the next access request reaches it.
+func TestWebhookAddedByReload(t *testing.T) {
+	got := make(chan string, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- string(b)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer hook.Close()
+	cfg := "proxy:\n  allow_destinations: [127.0.0.1]\npolicy:\n  rules:\n    - {app: wetransfer, action: block}\n"
+	n := startNode(t, cfg, func(o *service.Options) { o.DisableWatch = true })
+	n.write(cfg + "notify:\n  webhooks:\n    - {name: it-chat, url: \"" + hook.URL + "/hook\", format: slack}\n")
+	if code, body := n.api("POST", "/api/v1/reload"); code != http.StatusOK {
+		t.Fatalf("reload: %d %v", code, body)
+	}
+	f := &fleet{t: t, a: n, b: n}
+	c := f.client(n, "")
+	_, page := f.get(c, "https://wetransfer.com/")
+	if resp := f.post(c, "https://wetransfer.com/.signpost/request", page, "/.signpost/request",
+		url.Values{"justification": {"Large video files for the agency."}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("request: %d", resp.StatusCode)
+	}
+	select {
+	case b := <-got:
+		if !strings.Contains(b, "WeTransfer") {
+			t.Errorf("the webhook added by the reload got %q; want the request for WeTransfer", b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the webhook added by the reload got nothing within 10s")
 	}
 }
