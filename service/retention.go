@@ -20,22 +20,7 @@ const (
 // pruneEvery, with the retention of the configuration in force then (a
 // reload changes it).
 func (n *Node) startPruning() {
-	loop, stop := context.WithCancel(context.Background())
-	n.stopPrune = stop
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		t := time.NewTicker(pruneEvery)
-		defer t.Stop()
-		for {
-			n.prune(loop)
-			select {
-			case <-loop.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	n.stopPrune = n.every(pruneEvery, true, n.prune)
 }
 
 // prune deletes what has been over for longer than the retention, counts

@@ -116,7 +116,13 @@ func (n *node) apiJSON(method, path, body string) (int, map[string]any) {
 // scrape returns the node's /metrics.
 func (n *node) scrape() string {
 	n.t.Helper()
-	req, _ := http.NewRequest("GET", n.admin+"/metrics", nil)
+	return n.get("/metrics")
+}
+
+// get returns the body of an admin page, fetched with the node's token.
+func (n *node) get(path string) string {
+	n.t.Helper()
+	req, _ := http.NewRequest("GET", n.admin+path, nil)
 	req.Header.Set("Authorization", "Bearer "+n.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -208,25 +214,18 @@ func TestReloadThroughTheAdminAPI(t *testing.T) {
 	if code != 200 || body["last_result"] != "unchanged" {
 		t.Fatalf("reload without a change: %d %v", code, body)
 	}
-	req, _ := http.NewRequest("GET", n.admin+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+n.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	m := n.scrape()
 	for _, want := range []string{
 		`signpost_config_reloads_total{result="error"} 1`,
 		`signpost_config_reloads_total{result="ok"} 1`,
 		`signpost_config_reloads_total{result="unchanged"} 1`,
 		`signpost_config_info{hash="` + body["hash"].(string)[:12] + `"} 1`,
 	} {
-		if !strings.Contains(string(m), want) {
+		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	if strings.Count(string(m), "signpost_config_info{") != 1 {
+	if strings.Count(m, "signpost_config_info{") != 1 {
 		t.Errorf("config info has more than one series:\n%s", m)
 	}
 }
@@ -325,15 +324,7 @@ func TestRetentionPrunesTheStore(t *testing.T) {
 	if code != 200 || !strings.Contains(string(raw), `"action":"store.pruned"`) || !strings.Contains(string(raw), "deleted 0 requests, 1 grants, 2 audit entries") {
 		t.Errorf("audit after pruning: %d %s; want a store.pruned entry with the counts", code, raw)
 	}
-	req, _ := http.NewRequest("GET", n.admin+"/audit", nil)
-	req.Header.Set("Authorization", "Bearer "+n.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(page), "kept for 30 days (<code>store.retention</code>)") {
+	if page := n.get("/audit"); !strings.Contains(page, "kept for 30 days (<code>store.retention</code>)") {
 		t.Errorf("the audit page does not state the configured retention:\n%s", page)
 	}
 }

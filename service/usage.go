@@ -111,24 +111,36 @@ func (n *Node) startUsage() error {
 	if err := n.reg.Register(n.usage); err != nil {
 		return err
 	}
+	n.stopUsage = n.every(usageEvery, false, func(context.Context) {
+		n.saveUsage()
+		n.mergeUsage()
+	})
+	return nil
+}
+
+// every runs fn in the background every period (and once at once when
+// now is set) until the returned function is called; Shutdown waits for
+// it through n.wg. fn's context ends when the loop is stopped.
+func (n *Node) every(period time.Duration, now bool, fn func(context.Context)) context.CancelFunc {
 	loop, stop := context.WithCancel(context.Background())
-	n.stopUsage = stop
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		t := time.NewTicker(usageEvery)
+		t := time.NewTicker(period)
 		defer t.Stop()
+		if now {
+			fn(loop)
+		}
 		for {
 			select {
 			case <-loop.Done():
 				return
 			case <-t.C:
-				n.saveUsage()
-				n.mergeUsage()
+				fn(loop)
 			}
 		}
 	}()
-	return nil
+	return stop
 }
 
 // configureUsage tells the trackers the apps and seats of cfg, and forgets
