@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 
@@ -21,7 +20,6 @@ import (
 func (l *loader) compile() *Config {
 	c := &Config{
 		Files:  l.files,
-		Hash:   hex.EncodeToString(l.hash.Sum(nil)),
 		Proxy:  l.proxyDefaults(),
 		Groups: l.groups,
 		apps:   make(map[string]*classify.App, len(l.apps)),
@@ -36,6 +34,8 @@ func (l *loader) compile() *Config {
 	l.compileApps(c)
 	l.compileIdentity(c)
 	l.compilePolicy(c)
+	// Every file is read by now, those the configuration names included.
+	c.Hash = hex.EncodeToString(l.hash.Sum(nil))
 	if _, err := pages.New(c.Branding.Pages()); err != nil {
 		// The pages package checks texts against its message files, so
 		// `check` catches an unknown key as a reload would.
@@ -265,7 +265,7 @@ func (l *loader) compileIdentity(c *Config) {
 		cfg.Realm = "Signpost"
 	}
 	if id.htpasswd.value != "" {
-		data, err := os.ReadFile(id.htpasswd.value)
+		data, err := l.readNamed(id.htpasswd.value)
 		if err != nil {
 			l.p.add(sectionFile(l.sections["identity"]), id.htpasswd.line, "cannot read htpasswd file: %v", err)
 		} else {

@@ -73,7 +73,9 @@ type Config struct {
 	// Files are the files the configuration was read from, in load order.
 	Files []File
 	// Hash identifies the configuration's content (hex SHA-256 over every
-	// file's name and bytes): equal hashes mean nothing changed.
+	// file's name and bytes, and those of the files it names: htpasswd,
+	// logo, webhook URL and secret files): equal hashes mean nothing
+	// changed.
 	Hash string
 
 	Proxy    Proxy
@@ -285,6 +287,21 @@ var (
 	idPattern    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$`)
 	groupPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$`)
 )
+
+// readNamed reads a file the configuration names (htpasswd, logo, a
+// webhook's URL or secret), and counts its path and bytes into the hash,
+// so that a reload sees a change to it as a change of the configuration.
+func (l *loader) readNamed(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	_, _ = l.hash.Write([]byte("named:" + path))
+	_, _ = l.hash.Write([]byte{0})
+	_, _ = l.hash.Write(sum[:])
+	return data, nil
+}
 
 func (l *loader) file(name string, data []byte) {
 	sum := sha256.Sum256(data)

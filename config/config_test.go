@@ -10,6 +10,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/signpost-gateway/signpost/config"
 	"github.com/signpost-gateway/signpost/policy"
 )
@@ -314,5 +316,47 @@ func TestStoreRetention(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "t/signpost.yaml:1: found") || !strings.Contains(err.Error(), "store.retention; expected forever") {
 			t.Errorf("%q: got %v; want an error naming the line and store.retention", bad, err)
 		}
+	}
+}
+
+// TestHashCoversNamedFiles changes only a file the configuration names
+// (the htpasswd file, a webhook's url_file): the hash changes, so that a
+// reload applies it; reading the same files again gives the same hash.
+func TestHashCoversNamedFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string, mode os.FileMode) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("signpost.yaml", "identity: {htpasswd: users.htpasswd}\n"+
+		"notify:\n  webhooks:\n    - {name: chat, url_file: chat.url, format: slack}\n", 0o644)
+	write("users.htpasswd", "", 0o600)
+	write("chat.url", "https://hooks.example.com/a\n", 0o600)
+	hash := func() string {
+		t.Helper()
+		cfg, err := config.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Hash
+	}
+	first := hash()
+	if again := hash(); again != first {
+		t.Fatalf("the same files read twice: hashes %s and %s", first, again)
+	}
+	pw, err := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("users.htpasswd", "alice:"+string(pw)+"\n", 0o600)
+	withUser := hash()
+	if withUser == first {
+		t.Error("a user added to the htpasswd file left the hash as it was")
+	}
+	write("chat.url", "https://hooks.example.com/b\n", 0o600)
+	if hash() == withUser {
+		t.Error("a new webhook URL in its url_file left the hash as it was")
 	}
 }

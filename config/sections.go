@@ -3,7 +3,6 @@ package config
 import (
 	"net"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -165,7 +164,7 @@ func (l *loader) readBranding(r *reader, n *yaml.Node) {
 				return
 			}
 			path := l.resolve(r, v, s)
-			data, err := os.ReadFile(path)
+			data, err := l.readNamed(path)
 			if err != nil {
 				r.errorf(v, "cannot read branding.logo: %v", err)
 				return
@@ -316,7 +315,7 @@ func (l *loader) readNotify(r *reader, n *yaml.Node) {
 					continue
 				}
 				if urlFile != "" {
-					data, err := os.ReadFile(l.resolve(r, wn, urlFile))
+					data, err := l.readNamed(l.resolve(r, wn, urlFile))
 					if err != nil {
 						r.errorf(wn, "webhook %s: cannot read url_file: %v", w.Name, err)
 						continue
@@ -336,7 +335,7 @@ func (l *loader) readNotify(r *reader, n *yaml.Node) {
 					continue
 				}
 				if secretFile != "" {
-					data, err := os.ReadFile(l.resolve(r, wn, secretFile))
+					data, err := l.readNamed(l.resolve(r, wn, secretFile))
 					if err != nil {
 						r.errorf(wn, "webhook %s: cannot read secret_file: %v", w.Name, err)
 						continue

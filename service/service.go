@@ -489,9 +489,6 @@ func (n *Node) Reload() error {
 		n.reloadTokens(n.gw.Config())
 	}
 	if err == nil && cfg.Hash == n.gw.Config().Hash {
-		// The rules are the same, but a file a webhook names (its URL,
-		// its secret) may have changed.
-		n.setWebhooks(cfg)
 		n.status.LastResult = "unchanged"
 		n.metrics.reloads.WithLabelValues("unchanged").Inc()
 		n.log.Info("reload: configuration unchanged", "config_hash", short(cfg.Hash))

@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/signpost-gateway/signpost/internal/testkit"
 	"github.com/signpost-gateway/signpost/proxy"
@@ -407,5 +410,52 @@ func TestWebhookAddedByReload(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the webhook added by the reload got nothing within 10s")
+	}
+}
+
+// TestHtpasswdChangeAppliesOnReload replaces the htpasswd file alone (the
+// YAML stays as it was) and reloads: the user taken out is refused, the
+// one put in is let through.
+func TestHtpasswdChangeAppliesOnReload(t *testing.T) {
+	hash := func(pw string) string {
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(h)
+	}
+	cfg := allowAll + "identity: {htpasswd: users.htpasswd, require_auth: true}\n"
+	n := startNode(t, cfg, func(o *service.Options) {
+		o.DisableWatch = true
+		if err := os.WriteFile(filepath.Join(o.ConfigDir, "users.htpasswd"), []byte("alice:"+hash("alice-pw")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	status := func(user, pw string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://slack.com/", nil)
+		req.Header.Set("Proxy-Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+pw)))
+		resp, err := n.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status("alice", "alice-pw"); got != http.StatusOK {
+		t.Fatalf("alice before the change: %d; want 200", got)
+	}
+	if err := os.WriteFile(filepath.Join(n.dir, "users.htpasswd"), []byte("bob:"+hash("bob-pw")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := n.api("POST", "/api/v1/reload"); code != http.StatusOK || body["last_result"] != "ok" {
+		t.Fatalf("reload after the htpasswd change: %d %v; want ok (a change)", code, body)
+	}
+	if got := status("alice", "alice-pw"); got != http.StatusProxyAuthRequired {
+		t.Errorf("alice, taken out of the file: %d; want 407", got)
+	}
+	if got := status("bob", "bob-pw"); got != http.StatusOK {
+		t.Errorf("bob, put in the file: %d; want 200", got)
 	}
 }
