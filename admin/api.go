@@ -222,6 +222,24 @@ func (s *server) listGrants(ctx context.Context, q grantQuery) ([]store.Grant, i
 	return gs, 0, nil
 }
 
+// listAudit returns a page of audit entries, newest first, and the cursor
+// of the next page (0 when this is the last).
+func (s *server) listAudit(ctx context.Context, limit int, before int64) ([]store.AuditEntry, int64, error) {
+	st, err := s.store()
+	if err != nil {
+		return nil, 0, err
+	}
+	es, err := st.AuditEntries(ctx, store.AuditFilter{Limit: limit + 1, BeforeID: before})
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(es) > limit {
+		es = es[:limit]
+		return es, es[len(es)-1].ID, nil
+	}
+	return es, 0, nil
+}
+
 // grantOf returns the grant an approved request made, or nil.
 func (s *server) grantOf(ctx context.Context, r store.Request) (*store.Grant, error) {
 	if r.Status != store.StatusApproved {
@@ -623,31 +641,26 @@ func (s *server) apiRevoke(w http.ResponseWriter, r *http.Request) {
 	}{s.grantJSON(g)})
 }
 
-// apiAudit serves GET /api/v1/audit?limit=: the newest entries first.
+// apiAudit serves GET /api/v1/audit?limit=&before=: the newest entries
+// first, a page at a time, as the other listings.
 func (s *server) apiAudit(w http.ResponseWriter, r *http.Request) {
 	limit, before, err := parsePage(r.URL.Query(), defaultAuditLimit, store.MaxLimit)
-	if err == nil && before != 0 {
-		err = badf("the audit trail is not paged; use limit (at most %d)", store.MaxLimit)
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	st, err := s.store()
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()
-	es, err := st.Audit(ctx, limit)
+	es, next, err := s.listAudit(ctx, limit, before)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	out := struct {
-		Entries []auditJSON `json:"entries"`
-	}{make([]auditJSON, 0, len(es))}
+		Entries    []auditJSON `json:"entries"`
+		NextBefore int64       `json:"next_before,omitempty"`
+		Next       string      `json:"next,omitempty"`
+	}{Entries: make([]auditJSON, 0, len(es)), NextBefore: next, Next: nextURL(r.URL.Path, r.URL.Query(), next)}
 	for _, e := range es {
 		out.Entries = append(out.Entries, auditJSON(e))
 	}

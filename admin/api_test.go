@@ -277,7 +277,7 @@ func TestAPIBadInput(t *testing.T) {
 		{"bad before", "GET", "/api/v1/grants?before=x", nil, nil, 400, "found before"},
 		{"bad active", "GET", "/api/v1/grants?active=maybe", nil, nil, 400, "found active"},
 		{"long subject", "GET", "/api/v1/requests?subject=" + strings.Repeat("s", store.MaxName+1), nil, nil, 400, "subject"},
-		{"audit with before", "GET", "/api/v1/audit?before=3", nil, nil, 400, "not paged"},
+		{"audit with a bad before", "GET", "/api/v1/audit?before=0", nil, nil, 400, "found before"},
 		{"wrong method", "DELETE", "/api/v1/requests", nil, nil, 405, "use GET"},
 	}
 	for _, tt := range tests {

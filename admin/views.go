@@ -402,25 +402,26 @@ func (s *server) grantsPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "grants", "Active grants", "/grants", body)
 }
 
-// auditPage serves GET /audit: the newest audit entries.
+// auditPage serves GET /audit: audit entries, newest first, a page at a
+// time.
 func (s *server) auditPage(w http.ResponseWriter, r *http.Request) {
-	st, err := s.store()
+	limit, before, err := parsePage(pageQuery(r), auditPageLimit, auditPageLimit)
 	if err != nil {
 		s.pageFail(w, r, err)
 		return
 	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()
-	es, err := st.Audit(ctx, auditPageLimit)
+	es, next, err := s.listAudit(ctx, limit, before)
 	if err != nil {
 		s.pageFail(w, r, err)
 		return
 	}
 	body := struct {
 		Entries   []store.AuditEntry
-		Limit     int
+		Pager     *pager
 		Retention string
-	}{es, auditPageLimit, ""}
+	}{es, pageOf("/audit", before, next), ""}
 	if s.o.Retention != nil {
 		body.Retention = retentionText(s.o.Retention())
 	}

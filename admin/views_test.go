@@ -1,11 +1,14 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -469,5 +472,57 @@ func TestAuditPageStatesTheRetention(t *testing.T) {
 	c := e.signIn(aliceSecret)
 	if audit := e.do(call{method: "GET", path: "/audit", cookie: c}); strings.Contains(audit.body, "store.retention") {
 		t.Errorf("without a Retention option the audit page states one:\n%s", audit.body)
+	}
+}
+
+// TestAuditIsPaged reads the whole audit trail, a page at a time, through
+// the API and through the HTML view: every entry once, newest first.
+func TestAuditIsPaged(t *testing.T) {
+	e := newEnv(t, envOptions{noNotify: true})
+	ctx := context.Background()
+	now := time.Now()
+	const n = auditPageLimit + 3
+	for i := range n {
+		if _, err := e.st.AddGrant(ctx, store.Grant{Subject: fmt.Sprintf("user-%03d", i), App: "slack", ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var ids []int64
+	path := "/api/v1/audit?limit=90"
+	for pages := 0; path != ""; pages++ {
+		if pages > n {
+			t.Fatal("the API's pages do not end")
+		}
+		var page struct {
+			Entries []auditJSON `json:"entries"`
+			Next    string      `json:"next"`
+		}
+		e.do(call{method: "GET", path: path, bearer: aliceSecret}).decode(t, &page)
+		for _, a := range page.Entries {
+			ids = append(ids, a.ID)
+		}
+		path = page.Next
+	}
+	newestFirst := slices.IsSortedFunc(ids, func(a, b int64) int { return cmp.Compare(b, a) })
+	if len(ids) != n || !newestFirst || len(slices.Compact(slices.Clone(ids))) != n {
+		t.Errorf("audit through the API: %d entries, newest first %v; want all %d once, newest first", len(ids), newestFirst, n)
+	}
+
+	c := e.signIn(aliceSecret)
+	first := e.do(call{method: "GET", path: "/audit", cookie: c})
+	if got := strings.Count(first.body, "<tr>") - 1; got != auditPageLimit {
+		t.Errorf("audit page: %d rows; want %d", got, auditPageLimit)
+	}
+	next := regexp.MustCompile(`<a href="(/audit\?before=\d+)" rel="next">Older</a>`).FindStringSubmatch(first.body)
+	if next == nil {
+		t.Fatalf("audit page without a link to older entries:\n%s", first.body)
+	}
+	older := e.do(call{method: "GET", path: strings.ReplaceAll(next[1], "&amp;", "&"), cookie: c})
+	if got := strings.Count(older.body, "<tr>") - 1; got != 3 {
+		t.Errorf("older audit page: %d rows; want 3", got)
+	}
+	if !strings.Contains(older.body, "user-000") || strings.Contains(older.body, `rel="next"`) || !strings.Contains(older.body, `<a href="/audit">Newest</a>`) {
+		t.Errorf("the last audit page: want the oldest entry, a link to the newest and none further:\n%s", older.body)
 	}
 }
