@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,7 +32,9 @@ func (e *DestinationError) Error() string {
 // internal address, or resolves differently a second time, is refused at the
 // moment of connecting, not when the name was looked at.
 type guard struct {
-	allow   []netip.Prefix
+	// allow is proxy.allow_destinations of the configuration in force; a
+	// reload replaces it (setAllow).
+	allow   atomic.Pointer[[]netip.Prefix]
 	resolve func(ctx context.Context, hostport string) (string, error)
 	isSelf  func(netip.AddrPort) bool
 	parent  string // the parent proxy's host:port, exempt from the check
@@ -39,13 +43,22 @@ type guard struct {
 }
 
 func newGuard(cfg config.Proxy, resolve func(context.Context, string) (string, error), isSelf func(netip.AddrPort) bool) *guard {
-	g := &guard{allow: cfg.AllowDestinations, resolve: resolve, isSelf: isSelf}
+	g := &guard{resolve: resolve, isSelf: isSelf}
+	g.setAllow(cfg.AllowDestinations)
 	if cfg.Parent != nil {
 		g.parent = cfg.Parent.Host
 	}
 	g.dialer = net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second, Control: g.control}
 	g.direct = net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	return g
+}
+
+// setAllow replaces the destinations exempt from the check, and reports
+// whether they changed.
+func (g *guard) setAllow(allow []netip.Prefix) (changed bool) {
+	c := slices.Clone(allow)
+	old := g.allow.Swap(&c)
+	return old == nil || !slices.Equal(*old, c)
 }
 
 // DialContext dials addr ("host:port") for upstream traffic.
@@ -73,7 +86,7 @@ func (g *guard) control(network, address string, _ syscall.RawConn) error {
 	if g.isSelf != nil && g.isSelf(ap) {
 		return &DestinationError{Addr: ap, Why: "it is this proxy's own listener"}
 	}
-	for _, p := range g.allow {
+	for _, p := range *g.allow.Load() {
 		if p.Contains(ap.Addr()) {
 			return nil
 		}

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,7 +99,9 @@ type Gateway struct {
 	relay   *goproxy.ConnectAction
 	metrics *metrics
 	guard   *guard
-	tunnels *tunnels
+	// transport forwards requests upstream once Attach has run; nil before.
+	transport *http.Transport
+	tunnels   *tunnels
 	// self are the proxy's own listening addresses, which no request
 	// through the proxy may reach.
 	self atomic.Pointer[[]string]
@@ -195,6 +198,11 @@ func (g *Gateway) Swap(c *config.Config) error {
 	g.lookupBase.hits += st.Hits
 	g.lookupBase.misses += st.Misses
 	g.lookupBase.Unlock()
+	if g.guard.setAllow(c.Proxy.AllowDestinations) && g.transport != nil {
+		// Kept-alive upstream connections were checked when they were
+		// dialed, under the old exemptions: new requests dial again.
+		g.transport.CloseIdleConnections()
+	}
 	if c.Proxy.CloseBlockedTunnels {
 		if n := g.closeBlockedTunnels(rs); n > 0 {
 			g.log.Info("closed tunnels the new rules no longer allow", "tunnels", n)
@@ -258,7 +266,8 @@ func (g *Gateway) Attach(p *goproxy.ProxyHttpServer) error {
 	// Upstream traffic: one guarded dialer serves tunnels, forwarded
 	// requests and intercepted requests alike (GOPROXY-NOTES §1), and the
 	// transport is tuned for a proxy's many concurrent origins.
-	p.Tr = newTransport(g.dialContext, cfg, g.opts.UpstreamTLS)
+	g.transport = newTransport(g.dialContext, cfg, g.opts.UpstreamTLS)
+	p.Tr = g.transport
 	p.ConnectDial = nil
 	p.ConnectDialWithReq = nil
 	if cfg.Parent != nil {

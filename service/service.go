@@ -104,6 +104,11 @@ type ConfigStatus struct {
 	LastResult  string        `json:"last_result"`
 	LastError   string        `json:"last_error,omitempty"`
 	LastErrorAt *time.Time    `json:"last_error_at,omitempty"`
+	// RestartNeeded names the settings of the configuration in force that
+	// differ from those the node started with and that it reads at start
+	// only (listeners and their timeouts, the upstream dialer, the store,
+	// the CA and the keys): they apply after a restart.
+	RestartNeeded []string `json:"restart_needed,omitempty"`
 }
 
 // DefaultDataDir is where a node keeps its CA and state when neither the
@@ -506,6 +511,9 @@ func (n *Node) Reload() error {
 	n.setLive(cfg, time.Now())
 	n.configureUsage(cfg)
 	n.setWebhooks(cfg)
+	if n.status.RestartNeeded = n.startOnly(cfg); len(n.status.RestartNeeded) > 0 {
+		n.log.Warn("reloaded, but some changed settings apply only after a restart", "settings", n.status.RestartNeeded)
+	}
 	n.status.LastResult = "ok"
 	n.metrics.reloads.WithLabelValues("ok").Inc()
 	n.log.Info("reloaded configuration", "config_hash", short(cfg.Hash), "apps", len(cfg.Apps))
@@ -532,6 +540,7 @@ func (n *Node) Status() ConfigStatus {
 	defer n.reloadMu.Unlock()
 	s := n.status
 	s.Files = append([]config.File(nil), s.Files...)
+	s.RestartNeeded = slices.Clone(s.RestartNeeded)
 	return s
 }
 

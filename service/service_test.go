@@ -459,3 +459,53 @@ func TestHtpasswdChangeAppliesOnReload(t *testing.T) {
 		t.Errorf("bob, put in the file: %d; want 200", got)
 	}
 }
+
+// TestReloadAppliesAllowDestinations takes the origin's address out of
+// proxy.allow_destinations and reloads: the next request to it is refused,
+// though the proxy had a kept-alive connection to it.
+func TestReloadAppliesAllowDestinations(t *testing.T) {
+	n := startNode(t, allowAll, func(o *service.Options) { o.DisableWatch = true })
+	if got := n.slackAction(); got != "allow" {
+		t.Fatalf("slack before the change: %s; want the origin reached", got)
+	}
+	n.write(strings.Replace(allowAll, "proxy:\n  allow_destinations: [127.0.0.1]\n", "", 1))
+	if code, body := n.api("POST", "/api/v1/reload"); code != http.StatusOK || body["last_result"] != "ok" {
+		t.Fatalf("reload: %d %v", code, body)
+	}
+	resp, err := n.client.Get("http://slack.com/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("X-Origin") != "" || resp.StatusCode == http.StatusOK {
+		t.Errorf("slack after loopback left allow_destinations: %d from %q; want it refused before the origin", resp.StatusCode, resp.Header.Get("X-Origin"))
+	}
+}
+
+// TestReloadNamesSettingsThatNeedARestart changes settings a node reads at
+// start only: the reload applies the rest and names those in the log and
+// in GET /api/v1/config, until they are set back.
+func TestReloadNamesSettingsThatNeedARestart(t *testing.T) {
+	logs := &testkit.LogBuffer{}
+	n := startNode(t, allowAll, func(o *service.Options) {
+		o.DisableWatch = true
+		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	})
+	n.write(strings.Replace(allowAll, "proxy:\n", "proxy:\n  read_header_timeout: 20s\n", 1) + "admin: {url: https://signpost-admin.corp.example}\n")
+	code, body := n.api("POST", "/api/v1/reload")
+	if code != http.StatusOK || body["last_result"] != "ok" {
+		t.Fatalf("reload: %d %v", code, body)
+	}
+	got, _ := body["restart_needed"].([]any)
+	if len(got) != 2 || got[0] != "proxy.read_header_timeout" || got[1] != "admin.url" {
+		t.Errorf("restart_needed: %v; want proxy.read_header_timeout and admin.url", body["restart_needed"])
+	}
+	if !strings.Contains(logs.String(), "apply only after a restart") || !strings.Contains(logs.String(), "proxy.read_header_timeout") {
+		t.Errorf("the log does not name the settings that need a restart:\n%s", logs.String())
+	}
+	n.write(allowAll)
+	if code, body = n.api("POST", "/api/v1/reload"); code != http.StatusOK || body["restart_needed"] != nil {
+		t.Errorf("reload after setting them back: %d, restart_needed %v; want none", code, body["restart_needed"])
+	}
+}
