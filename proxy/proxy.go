@@ -100,7 +100,7 @@ type Gateway struct {
 	metrics *metrics
 	guard   *guard
 	// transport forwards requests upstream once Attach has run; nil before.
-	transport *http.Transport
+	transport atomic.Pointer[http.Transport]
 	tunnels   *tunnels
 	// self are the proxy's own listening addresses, which no request
 	// through the proxy may reach.
@@ -198,10 +198,10 @@ func (g *Gateway) Swap(c *config.Config) error {
 	g.lookupBase.hits += st.Hits
 	g.lookupBase.misses += st.Misses
 	g.lookupBase.Unlock()
-	if g.guard.setAllow(c.Proxy.AllowDestinations) && g.transport != nil {
+	if t := g.transport.Load(); g.guard.setAllow(c.Proxy.AllowDestinations) && t != nil {
 		// Kept-alive upstream connections were checked when they were
 		// dialed, under the old exemptions: new requests dial again.
-		g.transport.CloseIdleConnections()
+		t.CloseIdleConnections()
 	}
 	if c.Proxy.CloseBlockedTunnels {
 		if n := g.closeBlockedTunnels(rs); n > 0 {
@@ -266,8 +266,8 @@ func (g *Gateway) Attach(p *goproxy.ProxyHttpServer) error {
 	// Upstream traffic: one guarded dialer serves tunnels, forwarded
 	// requests and intercepted requests alike (GOPROXY-NOTES §1), and the
 	// transport is tuned for a proxy's many concurrent origins.
-	g.transport = newTransport(g.dialContext, cfg, g.opts.UpstreamTLS)
-	p.Tr = g.transport
+	p.Tr = newTransport(g.dialContext, cfg, g.opts.UpstreamTLS)
+	g.transport.Store(p.Tr)
 	p.ConnectDial = nil
 	p.ConnectDialWithReq = nil
 	if cfg.Parent != nil {
