@@ -338,6 +338,12 @@ func (s *server) handler() http.Handler {
 	s.pageRoute(mux, "GET", "/usage", s.usagePage)
 	s.pageRoute(mux, "GET", "/discovery", s.discoveryPage)
 	s.pageRoute(mux, "GET", "/insights", s.insightsPage)
+	if s.o.ConfigStatus != nil {
+		s.pageRoute(mux, "GET", "/config", s.configPage)
+	}
+	if s.o.ConfigStatus != nil && s.o.Reload != nil {
+		s.pageRoute(mux, "POST", "/config/reload", s.reloadForm)
+	}
 	s.pageRoute(mux, "GET", "/requests/{id}", s.requestPage)
 	s.pageRoute(mux, "POST", "/requests/{id}/approve", s.approveForm)
 	s.pageRoute(mux, "POST", "/requests/{id}/deny", s.denyForm)

@@ -36,7 +36,7 @@ var cssHash = func() string {
 const auditPageLimit = 200
 
 // pageNames are the page templates; each defines "content" for the layout.
-var pageNames = []string{"login", "pending", "history", "grants", "audit", "request", "error", "usage", "discovery", "insights"}
+var pageNames = []string{"login", "pending", "history", "grants", "audit", "request", "error", "usage", "discovery", "insights", "config"}
 
 // pages are the parsed templates, by name. They are embedded, so a parse
 // error is a build mistake that every test run catches.
@@ -97,6 +97,9 @@ func (s *server) navigation(current string) []navItem {
 		items = append(items, navItem{"/usage", "Usage", false}, navItem{"/discovery", "Discovery", false})
 	}
 	items = append(items, navItem{"/audit", "Audit", false})
+	if s.o.ConfigStatus != nil {
+		items = append(items, navItem{"/config", "Configuration", false})
+	}
 	for i := range items {
 		items[i].Current = items[i].Href == current
 	}
@@ -563,6 +566,12 @@ func backTo(v string) string {
 // flash says what the last form did, from the redirect's query. Only
 // fixed texts and a number are shown.
 func flash(q url.Values) string {
+	switch q.Get("done") {
+	case "reloaded":
+		return "Configuration reloaded."
+	case "reload-refused":
+		return "The new configuration was refused; the one in force stays. The problems are listed below."
+	}
 	id, err := strconv.ParseInt(q.Get("id"), 10, 64)
 	if err != nil || id < 1 {
 		return ""

@@ -3,6 +3,7 @@ package admin
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -524,5 +525,57 @@ func TestAuditIsPaged(t *testing.T) {
 	}
 	if !strings.Contains(older.body, "user-000") || strings.Contains(older.body, `rel="next"`) || !strings.Contains(older.body, `<a href="/audit">Newest</a>`) {
 		t.Errorf("the last audit page: want the oldest entry, a link to the newest and none further:\n%s", older.body)
+	}
+}
+
+// TestConfigurationPage shows the configuration in force, a refused
+// change with its problems, the settings that need a restart, and reloads
+// from its button, which needs the session's CSRF token.
+func TestConfigurationPage(t *testing.T) {
+	type status struct {
+		Hash          string    `json:"hash"`
+		LoadedAt      time.Time `json:"loaded_at"`
+		Dir           string    `json:"dir"`
+		Files         []any     `json:"files"`
+		Apps          int       `json:"apps"`
+		Rules         int       `json:"rules"`
+		LastResult    string    `json:"last_result"`
+		LastError     string    `json:"last_error,omitempty"`
+		RestartNeeded []string  `json:"restart_needed,omitempty"`
+	}
+	st := status{Hash: "0123456789abcdef", LoadedAt: time.Now(), Dir: "/etc/signpost", Apps: 118, Rules: 3, LastResult: "ok",
+		Files: []any{map[string]string{"name": "/etc/signpost/policy.yaml", "sha256": "feedface"}}}
+	reloads := 0
+	e := newEnv(t, envOptions{noNotify: true, configure: func(o *Options) {
+		o.ConfigStatus = func() any { return st }
+		o.Reload = func() (any, error) {
+			reloads++
+			st.LastResult, st.LastError = "error", "policy.yaml:9: found app \"slakc\"; expected an app id <b>"
+			st.RestartNeeded = []string{"proxy.listen"}
+			return nil, errors.New(st.LastError)
+		}
+	}})
+	c := e.signIn(aliceSecret)
+	page := e.do(call{method: "GET", path: "/config", cookie: c})
+	for _, want := range []string{"0123456789abcdef", "/etc/signpost/policy.yaml", "feedface", "118 apps, 3 rules", `<a href="/config"`} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("configuration page lacks %q:\n%s", want, page.body)
+		}
+	}
+	if resp := e.do(call{method: "POST", path: "/config/reload", cookie: c, form: url.Values{"csrf": {"forged"}}}); resp.status != http.StatusForbidden || reloads != 0 {
+		t.Fatalf("reload with a forged CSRF token: %d, %d reloads; want 403 and none", resp.status, reloads)
+	}
+	resp := e.do(call{method: "POST", path: "/config/reload", cookie: c, form: url.Values{"csrf": {csrfIn(t, page.body, "/config/reload")}}})
+	if resp.status != http.StatusSeeOther || resp.header.Get("Location") != "/config?done=reload-refused" || reloads != 1 {
+		t.Fatalf("reload: %d to %q, %d reloads; want 303 to the page saying it was refused, one reload", resp.status, resp.header.Get("Location"), reloads)
+	}
+	after := e.do(call{method: "GET", path: "/config?done=reload-refused", cookie: c})
+	for _, want := range []string{"was refused; the one in force stays", "found app &#34;slakc&#34;; expected an app id &lt;b&gt;", "<code>proxy.listen</code>"} {
+		if !strings.Contains(after.body, want) {
+			t.Errorf("configuration page after a refused reload lacks %q:\n%s", want, after.body)
+		}
+	}
+	if e := newEnv(t, envOptions{noNotify: true}); strings.Contains(e.do(call{method: "GET", path: "/", bearer: aliceSecret}).body, `href="/config"`) {
+		t.Error("the navigation links to /config without a ConfigStatus")
 	}
 }

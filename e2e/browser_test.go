@@ -144,6 +144,17 @@ func TestBrowsingThroughSignpost(t *testing.T) {
 		if got := issuer(resp); got != originCA {
 			t.Errorf("blocked app after approval: certificate issuer %q; want the origin's (tunneled)", got)
 		}
+
+		// The configuration page, and its reload button.
+		b.visit(n.admin + "/config")
+		if got := b.text("main"); !strings.Contains(got, "In force since") || !strings.Contains(got, "signpost.yaml") {
+			t.Errorf("configuration page: got %q; want what is in force and its files", got)
+		}
+		b.look("admin-config")
+		resp = b.submit(`form[action="/config/reload"] button[type=submit]`)
+		if resp.Status != http.StatusOK || !strings.Contains(b.text("body"), "Configuration reloaded.") {
+			t.Errorf("after reloading: got %d %s saying %q; want the page saying it reloaded", resp.Status, resp.URL, b.text("body"))
+		}
 	})
 }
 

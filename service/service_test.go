@@ -504,6 +504,10 @@ func TestReloadNamesSettingsThatNeedARestart(t *testing.T) {
 	if !strings.Contains(logs.String(), "apply only after a restart") || !strings.Contains(logs.String(), "proxy.read_header_timeout") {
 		t.Errorf("the log does not name the settings that need a restart:\n%s", logs.String())
 	}
+	hash, _ := body["hash"].(string)
+	if page := n.get("/config"); !strings.Contains(page, "<code>proxy.read_header_timeout</code>") || hash == "" || !strings.Contains(page, hash) {
+		t.Errorf("the admin configuration page does not show the hash %q and what needs a restart:\n%s", hash, page)
+	}
 	n.write(allowAll)
 	if code, body = n.api("POST", "/api/v1/reload"); code != http.StatusOK || body["restart_needed"] != nil {
 		t.Errorf("reload after setting them back: %d, restart_needed %v; want none", code, body["restart_needed"])
