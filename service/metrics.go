@@ -10,6 +10,9 @@ type metrics struct {
 	info        *prometheus.GaugeVec
 	lastSuccess prometheus.Gauge
 	storeUp     prometheus.Gauge
+	// restartNeeded counts the start-only settings the configuration in
+	// force changed (ConfigStatus.RestartNeeded).
+	restartNeeded prometheus.Gauge
 
 	pruned        *prometheus.CounterVec
 	pruneFailures prometheus.Counter
@@ -43,7 +46,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Namespace: "signpost", Subsystem: "store", Name: "prune_failures_total",
 		Help: "Prunings of the access store that failed (the database did not answer, or took longer than 10 minutes); the next one, an hour later, goes on.",
 	})
-	reg.MustRegister(m.reloads, m.info, m.lastSuccess, m.storeUp, m.pruned, m.pruneFailures)
+	m.restartNeeded = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "signpost", Subsystem: "config", Name: "restart_needed",
+		Help: "Settings of the configuration in force that this node reads at start only (listeners and their timeouts, the upstream dialer, the store, the CA, the keys) and that differ from those it started with; GET /api/v1/config names them.",
+	})
+	reg.MustRegister(m.reloads, m.info, m.lastSuccess, m.storeUp, m.pruned, m.pruneFailures, m.restartNeeded)
 	for _, r := range []string{"ok", "unchanged", "error"} {
 		m.reloads.WithLabelValues(r)
 	}

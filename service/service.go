@@ -511,7 +511,9 @@ func (n *Node) Reload() error {
 	n.setLive(cfg, time.Now())
 	n.configureUsage(cfg)
 	n.setWebhooks(cfg)
-	if n.status.RestartNeeded = n.startOnly(cfg); len(n.status.RestartNeeded) > 0 {
+	n.status.RestartNeeded = n.startOnly(cfg)
+	n.metrics.restartNeeded.Set(float64(len(n.status.RestartNeeded)))
+	if len(n.status.RestartNeeded) > 0 {
 		n.log.Warn("reloaded, but some changed settings apply only after a restart", "settings", n.status.RestartNeeded)
 	}
 	n.status.LastResult = "ok"

@@ -504,6 +504,9 @@ func TestReloadNamesSettingsThatNeedARestart(t *testing.T) {
 	if !strings.Contains(logs.String(), "apply only after a restart") || !strings.Contains(logs.String(), "proxy.read_header_timeout") {
 		t.Errorf("the log does not name the settings that need a restart:\n%s", logs.String())
 	}
+	if m := n.scrape(); !strings.Contains(m, "signpost_config_restart_needed 2") {
+		t.Errorf("metrics lack signpost_config_restart_needed 2:\n%s", grepLines(m, "restart_needed"))
+	}
 	hash, _ := body["hash"].(string)
 	if page := n.get("/config"); !strings.Contains(page, "<code>proxy.read_header_timeout</code>") || hash == "" || !strings.Contains(page, hash) {
 		t.Errorf("the admin configuration page does not show the hash %q and what needs a restart:\n%s", hash, page)
@@ -511,5 +514,8 @@ func TestReloadNamesSettingsThatNeedARestart(t *testing.T) {
 	n.write(allowAll)
 	if code, body = n.api("POST", "/api/v1/reload"); code != http.StatusOK || body["restart_needed"] != nil {
 		t.Errorf("reload after setting them back: %d, restart_needed %v; want none", code, body["restart_needed"])
+	}
+	if m := n.scrape(); !strings.Contains(m, "signpost_config_restart_needed 0") {
+		t.Errorf("metrics after setting them back lack signpost_config_restart_needed 0:\n%s", grepLines(m, "restart_needed"))
 	}
 }
