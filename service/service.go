@@ -284,13 +284,13 @@ func (n *Node) serve(srv *http.Server, ln net.Listener) {
 // token generated in the data directory, which is made anew when it is
 // missing.
 func (n *Node) adminTokens(file string) ([]admin.Token, error) {
-	if f := file; f != "" {
-		tokens, err := admin.ReadTokens(f)
+	if file != "" {
+		tokens, err := admin.ReadTokens(file)
 		if err != nil {
 			return nil, fmt.Errorf("admin tokens: %w", err)
 		}
 		if len(tokens) == 0 {
-			return nil, fmt.Errorf("admin tokens: %s holds no token", f)
+			return nil, fmt.Errorf("admin tokens: %s holds no token", file)
 		}
 		return tokens, nil
 	}
