@@ -86,10 +86,10 @@ type Options struct {
 	// Reload, when set, serves POST /api/v1/reload: it reloads the
 	// configuration and returns what ConfigStatus would then say, or the
 	// error that kept the running configuration in place.
-	Reload func() (any, error)
+	Reload func() (ConfigStatus, error)
 	// ConfigStatus, when set, serves GET /api/v1/config: which
 	// configuration is live.
-	ConfigStatus func() any
+	ConfigStatus func() ConfigStatus
 
 	// Store keeps the access requests, grants and audit trail. nil serves
 	// the request, grant and audit routes as 503 "no access store".

@@ -185,13 +185,13 @@ func TestReloadAndConfigStatus(t *testing.T) {
 	fail := false
 	h := New(Options{
 		Tokens: []Token{{Name: "ops", Secret: aliceSecret}},
-		Reload: func() (any, error) {
+		Reload: func() (ConfigStatus, error) {
 			if fail {
-				return nil, errors.New("apps.yaml:3: found x; expected y\npolicy.yaml:9: unknown app")
+				return ConfigStatus{}, errors.New("apps.yaml:3: found x; expected y\npolicy.yaml:9: unknown app")
 			}
-			return map[string]string{"hash": "abc"}, nil
+			return ConfigStatus{Hash: "abc"}, nil
 		},
-		ConfigStatus: func() any { return map[string]string{"hash": "abc"} },
+		ConfigStatus: func() ConfigStatus { return ConfigStatus{Hash: "abc"} },
 	})
 	do := func(method, path string) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()

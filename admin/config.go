@@ -1,50 +1,49 @@
 package admin
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/signpost-gateway/signpost/config"
 )
 
 // purposeReload is the CSRF purpose of the configuration page's reload
 // button.
 const purposeReload = "reload"
 
-// configView is what the configuration page shows. Options.ConfigStatus
-// returns the node's own type; the page reads it through the JSON the API
-// serves, whose fields these are.
-type configView struct {
-	Hash          string       `json:"hash"`
-	LoadedAt      time.Time    `json:"loaded_at"`
-	Dir           string       `json:"dir"`
-	Files         []configFile `json:"files"`
-	Apps          int          `json:"apps"`
-	Rules         int          `json:"rules"`
-	LastAttempt   time.Time    `json:"last_attempt"`
-	LastResult    string       `json:"last_result"`
-	LastError     string       `json:"last_error"`
-	LastErrorAt   *time.Time   `json:"last_error_at"`
-	RestartNeeded []string     `json:"restart_needed"`
-	// Set by the page, not read from the status.
-	Retention  string `json:"-"`
-	CSRF       string `json:"-"`
-	CanReload  bool   `json:"-"`
-	Unreadable bool   `json:"-"`
+// ConfigStatus says which configuration is live, and how the latest
+// reload attempt went. It is what GET /api/v1/config answers and the page
+// /config shows.
+type ConfigStatus struct {
+	Hash        string        `json:"hash"`
+	LoadedAt    time.Time     `json:"loaded_at"`
+	Dir         string        `json:"dir"`
+	Files       []config.File `json:"files"`
+	Apps        int           `json:"apps"`
+	Rules       int           `json:"rules"`
+	LastAttempt time.Time     `json:"last_attempt"`
+	LastResult  string        `json:"last_result"`
+	LastError   string        `json:"last_error,omitempty"`
+	LastErrorAt *time.Time    `json:"last_error_at,omitempty"`
+	// RestartNeeded names the settings of the configuration in force that
+	// differ from those the node started with and that it reads at start
+	// only (listeners and their timeouts, the upstream dialer, the store,
+	// the CA and the keys): they apply after a restart.
+	RestartNeeded []string `json:"restart_needed,omitempty"`
 }
 
-type configFile struct {
-	Name   string `json:"name"`
-	SHA256 string `json:"sha256"`
+// configView is what the configuration page shows.
+type configView struct {
+	ConfigStatus
+	Retention string
+	CSRF      string
+	CanReload bool
 }
 
 // configPage serves GET /config: the configuration in force, how the last
 // reload went, what needs a restart, and a button to reload.
 func (s *server) configPage(w http.ResponseWriter, r *http.Request) {
-	var v configView
-	if b, err := json.Marshal(s.o.ConfigStatus()); err != nil || json.Unmarshal(b, &v) != nil {
-		s.log.Error("admin: the configuration status is not readable as the API serves it", "error", err)
-		v = configView{Unreadable: true}
-	}
+	v := configView{ConfigStatus: s.o.ConfigStatus()}
 	if s.o.Retention != nil {
 		v.Retention = retentionText(s.o.Retention())
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signpost-gateway/signpost/config"
 	"github.com/signpost-gateway/signpost/store"
 )
 
@@ -532,27 +533,16 @@ func TestAuditIsPaged(t *testing.T) {
 // change with its problems, the settings that need a restart, and reloads
 // from its button, which needs the session's CSRF token.
 func TestConfigurationPage(t *testing.T) {
-	type status struct {
-		Hash          string    `json:"hash"`
-		LoadedAt      time.Time `json:"loaded_at"`
-		Dir           string    `json:"dir"`
-		Files         []any     `json:"files"`
-		Apps          int       `json:"apps"`
-		Rules         int       `json:"rules"`
-		LastResult    string    `json:"last_result"`
-		LastError     string    `json:"last_error,omitempty"`
-		RestartNeeded []string  `json:"restart_needed,omitempty"`
-	}
-	st := status{Hash: "0123456789abcdef", LoadedAt: time.Now(), Dir: "/etc/signpost", Apps: 118, Rules: 3, LastResult: "ok",
-		Files: []any{map[string]string{"name": "/etc/signpost/policy.yaml", "sha256": "feedface"}}}
+	st := ConfigStatus{Hash: "0123456789abcdef", LoadedAt: time.Now(), Dir: "/etc/signpost", Apps: 118, Rules: 3, LastResult: "ok",
+		Files: []config.File{{Name: "/etc/signpost/policy.yaml", SHA256: "feedface"}}}
 	reloads := 0
 	e := newEnv(t, envOptions{noNotify: true, configure: func(o *Options) {
-		o.ConfigStatus = func() any { return st }
-		o.Reload = func() (any, error) {
+		o.ConfigStatus = func() ConfigStatus { return st }
+		o.Reload = func() (ConfigStatus, error) {
 			reloads++
 			st.LastResult, st.LastError = "error", "policy.yaml:9: found app \"slakc\"; expected an app id <b>"
 			st.RestartNeeded = []string{"proxy.listen"}
-			return nil, errors.New(st.LastError)
+			return st, errors.New(st.LastError)
 		}
 	}})
 	c := e.signIn(aliceSecret)

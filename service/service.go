@@ -92,24 +92,9 @@ type Node struct {
 }
 
 // ConfigStatus says which configuration is live, and how the latest
-// reload attempt went. It is what GET /api/v1/config answers.
-type ConfigStatus struct {
-	Hash        string        `json:"hash"`
-	LoadedAt    time.Time     `json:"loaded_at"`
-	Dir         string        `json:"dir"`
-	Files       []config.File `json:"files"`
-	Apps        int           `json:"apps"`
-	Rules       int           `json:"rules"`
-	LastAttempt time.Time     `json:"last_attempt"`
-	LastResult  string        `json:"last_result"`
-	LastError   string        `json:"last_error,omitempty"`
-	LastErrorAt *time.Time    `json:"last_error_at,omitempty"`
-	// RestartNeeded names the settings of the configuration in force that
-	// differ from those the node started with and that it reads at start
-	// only (listeners and their timeouts, the upstream dialer, the store,
-	// the CA and the keys): they apply after a restart.
-	RestartNeeded []string `json:"restart_needed,omitempty"`
-}
+// reload attempt went. It is what GET /api/v1/config answers and the admin
+// page /config shows.
+type ConfigStatus = admin.ConfigStatus
 
 // DefaultDataDir is where a node keeps its CA and state when neither the
 // flag nor the configuration names a directory: $XDG_STATE_HOME/signpost,
@@ -221,8 +206,8 @@ func (n *Node) Start() error {
 			Gatherer:     n.reg,
 			MetricsOpen:  n.cfg.Admin.MetricsOpen,
 			Degraded:     n.degraded,
-			Reload:       func() (any, error) { err := n.Reload(); return n.Status(), err },
-			ConfigStatus: func() any { return n.Status() },
+			Reload:       func() (admin.ConfigStatus, error) { err := n.Reload(); return n.Status(), err },
+			ConfigStatus: n.Status,
 			Store:        n.grants,
 			Invalidate:   n.grants.Invalidate,
 			Notifier:     n.notifier,
