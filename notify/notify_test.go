@@ -172,6 +172,13 @@ var testEvent = Event{
 	AdminURL:      "https://signpost-admin.example.com/requests/42",
 }
 
+// eventWithID is testEvent about another request.
+func eventWithID(id int64) Event {
+	e := testEvent
+	e.RequestID = id
+	return e
+}
+
 func TestDeliverSignedJSON(t *testing.T) {
 	rc := newReceiver(t, nil)
 	n, _, _ := newTestNotifier(t, []Target{jsonTarget("audit", rc.srv.URL+"/hook")}, Options{})
@@ -517,9 +524,7 @@ func TestSlowTargetDoesNotDelayOthers(t *testing.T) {
 	}, Options{})
 	n.Start()
 	n.Notify(testEvent)
-	second := testEvent
-	second.RequestID = 43
-	n.Notify(second)
+	n.Notify(eventWithID(43))
 
 	select {
 	case <-entered:
@@ -905,9 +910,7 @@ func TestSetTargetsWhileRunning(t *testing.T) {
 	}, Options{})
 	n.Start()
 	n.Notify(testEvent)
-	second := testEvent
-	second.RequestID = 43
-	n.Notify(second)
+	n.Notify(eventWithID(43))
 	for _, rc := range []*receiver{kept, removed, changedOld} {
 		rc.next(t) // the first event is in flight at each
 	}
@@ -919,9 +922,7 @@ func TestSetTargetsWhileRunning(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("SetTargets: %v", err)
 	}
-	third := testEvent
-	third.RequestID = 44
-	n.Notify(third)
+	n.Notify(eventWithID(44))
 	// The targets taken out give up what they have in flight at once.
 	for _, gaveUp := range []chan struct{}{removedGaveUp, changedGaveUp} {
 		select {
