@@ -118,7 +118,7 @@ func (l *loader) compileApps(c *Config) {
 	})
 	total := 0
 	for i := range l.apps {
-		total += len(l.apps[i].domains) + len(l.apps[i].hosts) + len(l.apps[i].paths)
+		total += len(l.apps[i].domains) + len(l.apps[i].hosts) + len(l.apps[i].paths) + len(l.apps[i].domainPaths)
 	}
 	c.Patterns = make([]classify.Pattern, 0, total)
 	claimed := make(map[patternKey]int, total) // → index in c.Patterns
@@ -152,8 +152,8 @@ func (l *loader) compileApps(c *Config) {
 				ok = false
 			}
 		}
-		if len(a.domains)+len(a.hosts)+len(a.paths) == 0 {
-			l.p.add(a.src.File, a.src.Line, "app %s lists no domains, hosts or paths; expected at least one", quoteOr(a.id, "without id"))
+		if len(a.domains)+len(a.hosts)+len(a.paths)+len(a.domainPaths) == 0 {
+			l.p.add(a.src.File, a.src.Line, "app %s lists no domains, hosts, paths or domain_paths; expected at least one", quoteOr(a.id, "without id"))
 			ok = false
 		}
 		if prev, dup := appSrc[a.id]; dup && a.id != "" {
@@ -173,14 +173,17 @@ func (l *loader) compileApps(c *Config) {
 		c.apps[a.id] = app
 		add := func(it item, exact bool, what string) {
 			domain, p := it.value, ""
-			if what == "path" {
+			if what == "path" || what == "domain path" {
 				i := strings.IndexByte(it.value, '/')
 				if i <= 0 {
-					l.p.add(a.src.File, it.line, "found path rule %q for app %s; expected host/prefix such as docs.google.com/document", it.value, a.id)
+					expected := "host/prefix such as docs.google.com/document"
+					if what == "domain path" {
+						expected = "domain/prefix such as atlassian.net/wiki (every subdomain's /wiki)"
+					}
+					l.p.add(a.src.File, it.line, "found %s rule %q for app %s; expected %s", what, it.value, a.id, expected)
 					return
 				}
 				domain, p = it.value[:i], it.value[i:]
-				exact = true
 			}
 			if !l.checkDomain(a.src.File, it.line, domain, what) {
 				return
@@ -208,6 +211,9 @@ func (l *loader) compileApps(c *Config) {
 		}
 		for _, p := range a.paths {
 			add(p, true, "path")
+		}
+		for _, p := range a.domainPaths {
+			add(p, false, "domain path")
 		}
 	}
 	sort.Slice(c.Apps, func(i, j int) bool { return c.Apps[i].ID < c.Apps[j].ID })

@@ -257,7 +257,7 @@ type rawApp struct {
 	src                                  classify.Source
 	id, name, vendor, category, homepage string
 	idLine                               int
-	domains, hosts, paths                []item
+	domains, hosts, paths, domainPaths   []item
 }
 
 type rawRule struct {
@@ -598,6 +598,7 @@ func (l *loader) readApps(r *reader, n *yaml.Node) {
 			{"domains", func(_, v *yaml.Node) { a.domains = r.strList(v, "domains") }},
 			{"hosts", func(_, v *yaml.Node) { a.hosts = r.strList(v, "hosts") }},
 			{"paths", func(_, v *yaml.Node) { a.paths = r.strList(v, "paths") }},
+			{"domain_paths", func(_, v *yaml.Node) { a.domainPaths = r.strList(v, "domain_paths") }},
 		})
 		if ok {
 			l.apps = append(l.apps, a)

@@ -12,7 +12,9 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/signpost-gateway/signpost/classify"
 	"github.com/signpost-gateway/signpost/config"
+	"github.com/signpost-gateway/signpost/pac"
 	"github.com/signpost-gateway/signpost/policy"
 )
 
@@ -358,5 +360,53 @@ func TestHashCoversNamedFiles(t *testing.T) {
 	write("chat.url", "https://hooks.example.com/b\n", 0o600)
 	if hash() == withUser {
 		t.Error("a new webhook URL in its url_file left the hash as it was")
+	}
+}
+
+// TestDomainPaths gives every site under atlassian.net its /wiki as an app
+// of its own: the path on any subdomain classifies as that app, the rest
+// of the site as the catalog's, and the host is split (the path decides).
+func TestDomainPaths(t *testing.T) {
+	cfg, err := load(t, map[string]string{"apps.yaml": `
+apps:
+  - id: confluence
+    name: Confluence
+    vendor: Atlassian
+    category: docs
+    homepage: https://www.atlassian.com/software/confluence
+    domain_paths: [atlassian.net/wiki]
+`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ host, path, app string }{
+		{"acme.atlassian.net", "/wiki/spaces/ENG", "confluence"},
+		{"acme.atlassian.net", "/wiki", "confluence"},
+		{"other.atlassian.net", "/wiki/x", "confluence"},
+		{"acme.atlassian.net", "/browse/ENG-1", "atlassian"},
+		{"acme.atlassian.net", "/wikipedia", "atlassian"},
+		{"atlassian.com", "/wiki", "atlassian"},
+	} {
+		hm, err := cfg.Matcher.Lookup(tt.host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if app, _ := hm.ForPath(tt.path); app == nil || app.ID != tt.app {
+			t.Errorf("%s%s: got %v; want %s", tt.host, tt.path, app, tt.app)
+		}
+		if tt.host == "acme.atlassian.net" && !hm.Split() {
+			t.Errorf("%s is not split; want its paths to decide", tt.host)
+		}
+	}
+	// The PAC file cannot see paths: it sends every site under the domain.
+	onlyWiki := func(p classify.Pattern) bool { return p.App.ID == "confluence" }
+	if got := pac.Targets(cfg.Patterns, onlyWiki); !slices.Equal(got, []pac.Target{{Domain: "atlassian.net"}}) {
+		t.Errorf("PAC targets of the domain path: %v; want atlassian.net and its subdomains", got)
+	}
+	for _, bad := range []string{"domain_paths: [atlassian.net]", "domain_paths: [\"*.atlassian.net/wiki\"]"} {
+		_, err := load(t, map[string]string{"apps.yaml": "apps:\n  - {id: c, name: C, category: docs, " + bad + "}\n"})
+		if err == nil || !strings.Contains(err.Error(), "t/apps.yaml:2:") {
+			t.Errorf("%s: got %v; want an error at t/apps.yaml:2", bad, err)
+		}
 	}
 }

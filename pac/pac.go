@@ -104,17 +104,18 @@ type Target struct {
 	Exact bool
 }
 
-// Targets returns the targets for catalog patterns, sorted and without duplicates. A pattern
-// with a path makes its host an exact target: the PAC file cannot see paths, so the proxy must
-// see the whole host to decide by path. keep, if not nil, chooses the patterns to include, for
-// example those of apps that the policy does not allow for everyone.
+// Targets returns the targets for catalog patterns, sorted and without duplicates. The PAC
+// file cannot see paths, so a pattern with a path sends its whole host to the proxy, which
+// decides by path: a host path rule its host, a domain path rule (not Exact) its domain and
+// every subdomain. keep, if not nil, chooses the patterns to include, for example those of apps
+// that the policy does not allow for everyone.
 func Targets(patterns []classify.Pattern, keep func(classify.Pattern) bool) []Target {
 	ts := make([]Target, 0, len(patterns))
 	for _, p := range patterns {
 		if keep != nil && !keep(p) {
 			continue
 		}
-		ts = append(ts, Target{Domain: p.Domain, Exact: p.Exact || p.Path != ""})
+		ts = append(ts, Target{Domain: p.Domain, Exact: p.Exact})
 	}
 	slices.SortFunc(ts, compareTargets)
 	return slices.Compact(ts)

@@ -594,20 +594,22 @@ func TestProxyFromHost(t *testing.T) {
 func TestTargets(t *testing.T) {
 	slack := &classify.App{ID: "slack"}
 	docs := &classify.App{ID: "google-docs"}
+	wiki := &classify.App{ID: "confluence"}
 	ps := []classify.Pattern{
 		{Domain: "slack.com", App: slack},
 		{Domain: "slack.com", Exact: true, App: slack},
-		{Domain: "docs.google.com", Path: "/document", App: docs},
-		{Domain: "docs.google.com", Path: "/spreadsheets", App: docs},
+		{Domain: "docs.google.com", Exact: true, Path: "/document", App: docs}, // host paths
+		{Domain: "docs.google.com", Exact: true, Path: "/spreadsheets", App: docs},
+		{Domain: "atlassian.net", Path: "/wiki", App: wiki}, // a domain path: every site's /wiki
 		{Domain: "slack-edge.com", App: slack},
 	}
 	got := Targets(ps, nil)
-	want := []Target{{"docs.google.com", true}, {"slack-edge.com", false}, {"slack.com", false}, {"slack.com", true}}
+	want := []Target{{"atlassian.net", false}, {"docs.google.com", true}, {"slack-edge.com", false}, {"slack.com", false}, {"slack.com", true}}
 	if !slices.Equal(got, want) {
 		t.Errorf("Targets = %v; want %v", got, want)
 	}
 	got = Targets(ps, func(p classify.Pattern) bool { return p.App != slack })
-	want = []Target{{"docs.google.com", true}}
+	want = []Target{{"atlassian.net", false}, {"docs.google.com", true}}
 	if !slices.Equal(got, want) {
 		t.Errorf("Targets without slack = %v; want %v", got, want)
 	}

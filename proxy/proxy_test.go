@@ -62,7 +62,8 @@ proxy:
 `
 
 // hostNames are the catalog names the origin's certificate covers.
-var hostNames = []string{"teams.microsoft.com", "slack.com", "acme.slack.com", "wetransfer.com", "docs.google.com", "example.org"}
+var hostNames = []string{"teams.microsoft.com", "slack.com", "acme.slack.com", "wetransfer.com", "docs.google.com", "example.org",
+	"acme.atlassian.net", "beta.atlassian.net"}
 
 type harness struct {
 	t      testing.TB
@@ -465,6 +466,25 @@ func TestSplitHostDecidesEachRequestInsideTheTunnel(t *testing.T) {
 	}
 	if got := h.decisions("connect", "google-workspace", "split"); got < 1 {
 		t.Errorf("decisions{connect,google-workspace,split}: got %v; want ≥ 1", got)
+	}
+}
+
+// TestDomainPathRuleSplitsEverySite blocks an app of the admin's own that
+// owns /wiki on every site under atlassian.net: on any site, /wiki gets the
+// page and the rest reaches the origin (the Atlassian suite is allowed).
+func TestDomainPathRuleSplitsEverySite(t *testing.T) {
+	h := start(t, setup{yaml: allowLoopback + testPolicy + "    - {app: confluence, action: block}\n" +
+		"apps:\n  - {id: confluence, name: Confluence, category: docs, domain_paths: [atlassian.net/wiki]}\n"})
+	c := h.client()
+	for _, site := range []string{"acme.atlassian.net", "beta.atlassian.net"} {
+		resp, body := h.get(c, "https://"+site+"/wiki/spaces/ENG")
+		if resp.StatusCode != 403 || !strings.Contains(body, "Confluence") {
+			t.Errorf("%s/wiki: got %d %q; want the block page for Confluence", site, resp.StatusCode, body)
+		}
+		resp, body = h.get(c, "https://"+site+"/browse/ENG-1")
+		if resp.StatusCode != 200 || resp.Header.Get("X-Origin") != "test-origin" {
+			t.Errorf("%s/browse: got %d %q; want the origin's answer", site, resp.StatusCode, body)
+		}
 	}
 }
 
