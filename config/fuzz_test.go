@@ -16,6 +16,7 @@ func FuzzLoad(f *testing.F) {
 		"policy:\n  default: {action: allow}\n",
 		"policy:\n  rules:\n    - {app: slack, action: warn, alternative: microsoft-teams}\n",
 		"apps:\n  - {id: x, name: X, category: chat, domains: [x.example], paths: [x.example/a]}\n",
+		"apps:\n  - {id: w, name: W, category: docs, domain_paths: [atlassian.net/wiki]}\nstore: {retention: 720h}\n",
 		"proxy: {listen: ':3128', clients: [10.0.0.0/8], connect_ports: [443, 8443]}\n",
 		"a: &a [*a]\n",
 		"groups: {eng: [alice]}\npolicy: {rules: [{category: chat, group: eng, action: allow}]}\n",
