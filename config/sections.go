@@ -262,7 +262,8 @@ func (l *loader) readStore(r *reader, n *yaml.Node) {
 					return
 				}
 			}
-			r.errorf(v, "found %s for store.retention; expected forever, or a duration from 24h to 87600h (ten years) such as \"8760h\" for a year", kindName(v))
+			r.errorf(v, "found %s for store.retention; expected forever, or a duration from %dh to %dh (ten years) such as \"%dh\" for a year",
+				kindName(v), MinRetention/time.Hour, MaxRetention/time.Hour, DefaultRetention/time.Hour)
 		}},
 	})
 }
